@@ -1,0 +1,70 @@
+"""The service's exception tree, each mapped to one HTTP status (contract §4).
+
+    SpinefootError
+    ├── InvalidRequest          400  not JSON, not UTF-8, not a Bundle/Parameters, bad asOf
+    │   └── InvalidResource     400  FHIR-invalid (one issue per error, with expression)
+    ├── UnsupportedMediaType    415
+    ├── PayloadTooLarge         413
+    ├── Unprocessable           422  valid FHIR that cannot be assessed (two subjects)
+    └── EngineFailure           500  the rule engine reported an inconsistency
+
+KnowledgeError is separate: it stops startup and never reaches a client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One OperationOutcome.issue: FHIR issue-type code, plain diagnostics, optional FHIRPath."""
+
+    code: str
+    diagnostics: str
+    expression: str | None = None
+    severity: str = "error"
+
+
+class SpinefootError(Exception):
+    status = 500
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(i.diagnostics for i in issues))
+        self.issues = issues
+
+    @classmethod
+    def single(cls, code: str, diagnostics: str, expression: str | None = None) -> SpinefootError:
+        return cls([Issue(code, diagnostics, expression)])
+
+
+class InvalidRequest(SpinefootError):
+    status = 400
+
+
+class InvalidResource(InvalidRequest):
+    status = 400
+
+
+class UnsupportedMediaType(SpinefootError):
+    status = 415
+
+
+class PayloadTooLarge(SpinefootError):
+    status = 413
+
+
+class Unprocessable(SpinefootError):
+    status = 422
+
+
+class EngineFailure(SpinefootError):
+    status = 500
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is wrong; the message names the file and the field."""
+
+    def __init__(self, file: str, field: str, message: str) -> None:
+        super().__init__(f"{file}: {field}: {message}")
+        self.file, self.field, self.message = file, field, message

@@ -1,0 +1,128 @@
+"""FHIR R4 validation: the only module that imports fhir.resources (R4B models = R4 here).
+
+The models check structure, cardinality and types but not required bindings, so the codes of
+the elements the service reads (statuses, Bundle.type) are checked here against the R4 value sets.
+Resource types the service does not read are never validated: they are skipped and named in a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from service.errors import Issue
+
+READ_TYPES = frozenset({
+    "Patient", "Condition", "Observation", "Procedure", "MedicationStatement", "MedicationRequest",
+})
+
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+# R4 required bindings on the elements the service reads (hl7.org/fhir/R4 value sets).
+_REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
+    ("Bundle", "type"): frozenset({
+        "document", "message", "transaction", "transaction-response", "batch", "batch-response",
+        "history", "searchset", "collection"}),
+    ("Observation", "status"): frozenset({
+        "registered", "preliminary", "final", "amended", "corrected", "cancelled",
+        "entered-in-error", "unknown"}),
+    ("Procedure", "status"): frozenset({
+        "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+        "entered-in-error", "unknown"}),
+    ("MedicationStatement", "status"): frozenset({
+        "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
+        "not-taken"}),
+    ("MedicationRequest", "status"): frozenset({
+        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+        "unknown"}),
+}
+_REQUIRED_CONCEPTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("Condition", "clinicalStatus"): (CONDITION_CLINICAL, frozenset({
+        "active", "recurrence", "relapse", "inactive", "remission", "resolved"})),
+    ("Condition", "verificationStatus"): (CONDITION_VERIFICATION, frozenset({
+        "unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"})),
+}
+
+
+def validate_bundle(bundle: dict[str, Any]) -> list[Issue]:
+    """Every R4 error in the bundle envelope and the resources the service reads."""
+    entries = bundle.get("entry")
+    envelope = dict(bundle)
+    if isinstance(entries, list):
+        envelope["entry"] = [_strip_unread(entry) for entry in entries]
+    issues = _model_issues(Bundle, envelope, "Bundle")
+    issues += _binding_issues("Bundle", bundle, "Bundle")
+    if isinstance(entries, list):
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and resource.get("resourceType") in READ_TYPES:
+                issues += _binding_issues(resource["resourceType"], resource,
+                                          f"Bundle.entry[{i}].resource")
+    return issues
+
+
+def validate_resource(resource: dict[str, Any], path: str | None = None) -> list[Issue]:
+    """R4 errors of one resource of any type (used for Parameters and for our own output)."""
+    resource_type = resource.get("resourceType")
+    try:
+        model = get_fhir_model_class(str(resource_type))
+    except (KeyError, ValueError):
+        return [Issue("structure", f"unknown resourceType {resource_type!r}",
+                      f"{path}.resourceType" if path else "resourceType")]
+    return _model_issues(model, resource, path or str(resource_type))
+
+
+def _strip_unread(entry: Any) -> Any:
+    """Keep an entry's resource only if the service reads that type (others are not validated)."""
+    if not isinstance(entry, dict):
+        return entry
+    resource = entry.get("resource")
+    if isinstance(resource, dict) and resource.get("resourceType") not in READ_TYPES:
+        return {k: v for k, v in entry.items() if k != "resource"}
+    return entry
+
+
+def _model_issues(model: Any, data: dict[str, Any], root: str) -> list[Issue]:
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return [Issue("structure" if err["type"] != "missing" else "required",
+                      f"{_expression(root, err['loc'])}: {err['msg']}",
+                      _expression(root, err["loc"]))
+                for err in exc.errors(include_url=False)]
+    except (TypeError, ValueError, RecursionError) as exc:
+        return [Issue("structure", f"{root}: not a valid FHIR resource ({type(exc).__name__})", root)]
+    return []
+
+
+def _expression(root: str, loc: Iterable[Any]) -> str:
+    """pydantic's error location -> a FHIRPath-like expression (`Bundle.entry[3].resource.status`)."""
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _binding_issues(resource_type: str, resource: dict[str, Any], path: str) -> list[Issue]:
+    issues = []
+    for (rtype, element), allowed in _REQUIRED_CODES.items():
+        value = resource.get(element)
+        if rtype == resource_type and isinstance(value, str) and value not in allowed:
+            issues.append(Issue("code-invalid",
+                                f"{path}.{element}: {value!r} is not in the required value set "
+                                f"({', '.join(sorted(allowed))})", f"{path}.{element}"))
+    for (rtype, element), (system, allowed) in _REQUIRED_CONCEPTS.items():
+        value = resource.get(element)
+        if rtype != resource_type or not isinstance(value, dict):
+            continue
+        codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+        if not any(c.get("system") == system and c.get("code") in allowed for c in codings):
+            issues.append(Issue("code-invalid",
+                                f"{path}.{element}: needs a coding from {system} "
+                                f"({', '.join(sorted(allowed))})", f"{path}.{element}"))
+    return issues

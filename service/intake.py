@@ -1,0 +1,242 @@
+"""From request body to one patient's countable resources (contract §1–2).
+
+Parses the body (Bundle, or Parameters with `bundle` and `asOf`), validates it as R4, resolves
+references inside the bundle, checks there is one subject, and keeps the resources that count
+by their status, recording why anything else was set aside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from service import fhir
+from service.dates import parse_date, parse_instant
+from service.errors import InvalidRequest, InvalidResource, Issue, Unprocessable
+
+CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
+                  "MedicationRequest")
+_OBSERVATION_COUNTS = {"final", "amended", "corrected", "preliminary", "registered"}
+_PROCEDURE_COUNTS = {"completed", "in-progress"}
+_MEDICATION_COUNTS = {"active", "completed", "intended"}
+_CONDITION_IGNORED = {"refuted", "entered-in-error"}
+_CONDITION_HISTORY = {"inactive", "resolved", "remission"}
+
+
+@dataclass(frozen=True)
+class AssessInput:
+    bundle: dict[str, Any]
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource that counts: its JSON, how the bundle refers to it, and its place."""
+
+    type: str
+    data: dict[str, Any]
+    ref: str
+    history: bool = False  # a Condition whose clinicalStatus is inactive/resolved/remission
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    subject: str
+    birth_date: date | None
+    resources: tuple[Resource, ...]
+    entry_count: int
+    notes: tuple[str, ...]
+
+
+# ---------------------------------------------------------------- body -> bundle and asOf
+
+
+def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime]) -> AssessInput:
+    """Decode and unwrap the request; `now` is consulted only when no asOf is given."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidRequest.single("structure", "the body is not UTF-8") from None
+    except RecursionError:
+        raise InvalidRequest.single("too-costly", "the JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidRequest.single("structure", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle",
+                                                                                  "Parameters"):
+        raise InvalidRequest.single(
+            "structure", "the body must be a FHIR Bundle or a Parameters resource", "resourceType")
+    as_of_text = as_of_query
+    if document["resourceType"] == "Parameters":
+        document, as_of_param = _unwrap_parameters(document)
+        as_of_text = as_of_param or as_of_text
+    as_of = _parse_as_of(as_of_text) if as_of_text is not None else now()
+    return AssessInput(document, as_of)
+
+
+def _unwrap_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    params = parameters.get("parameter")
+    envelope = {**parameters, "parameter": [
+        {k: v for k, v in p.items() if k != "resource"} if isinstance(p, dict) else p
+        for p in params] if isinstance(params, list) else params}
+    issues = fhir.validate_resource(envelope, "Parameters")
+    if issues:
+        raise InvalidResource(issues)
+    bundle, as_of = None, None
+    for i, param in enumerate(params or []):
+        if param.get("name") == "bundle":
+            bundle = param.get("resource")
+            if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+                raise InvalidRequest.single("structure", "parameter 'bundle' must hold a Bundle",
+                                            f"Parameters.parameter[{i}].resource")
+        elif param.get("name") == "asOf":
+            as_of = param.get("valueDateTime")
+            if as_of is None:
+                raise InvalidRequest.single("structure", "parameter 'asOf' needs a valueDateTime",
+                                            f"Parameters.parameter[{i}]")
+    if bundle is None:
+        raise InvalidRequest.single("required", "Parameters has no 'bundle' parameter",
+                                    "Parameters.parameter")
+    return bundle, as_of
+
+
+def _parse_as_of(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise InvalidRequest.single("value", f"asOf {text!r} is not a FHIR dateTime",
+                                    "asOf") from None
+
+
+# ---------------------------------------------------------------- bundle -> patient record
+
+
+def read_bundle(bundle: dict[str, Any]) -> PatientRecord:
+    issues = fhir.validate_bundle(bundle)
+    if issues:
+        raise InvalidResource(issues)
+    entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    refs = _ReferenceIndex(entries)
+    notes: list[str] = []
+    unread = Counter(e["resource"]["resourceType"] for e in entries
+                     if e["resource"]["resourceType"] not in fhir.READ_TYPES)
+    if unread:
+        notes.append("Not read (types this service does not use): " + ", ".join(
+            f"{count} {rtype}" for rtype, count in sorted(unread.items())) + ".")
+    patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
+    clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
+    subject = _single_subject(patients, clinical, refs)
+    resources = []
+    for entry in clinical:
+        resource = entry["resource"]
+        why_not = _why_not_counted(resource)
+        if why_not:
+            notes.append(f"Ignored {refs.ref_of(entry)}: {why_not}.")
+            continue
+        resources.append(Resource(resource["resourceType"], resource, refs.ref_of(entry),
+                                  _is_history(resource)))
+    birth = patients[0]["resource"].get("birthDate") if patients else None
+    return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
+                         len(bundle.get("entry") or []), tuple(notes))
+
+
+class _ReferenceIndex:
+    """Resolves references inside the bundle: fullUrl (incl. urn:uuid), Type/id, absolute URLs."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._keys: dict[str, int] = {}
+        self._entries = entries
+        for i, entry in enumerate(entries):
+            resource = entry["resource"]
+            local = f"{resource['resourceType']}/{resource['id']}" if resource.get("id") else None
+            full = entry.get("fullUrl")
+            for key in (full, local):
+                if key:
+                    self._keys.setdefault(key, i)
+
+    def resolve(self, reference: str) -> int | None:
+        if reference in self._keys:
+            return self._keys[reference]
+        parts = reference.rstrip("/").split("/")
+        if len(parts) >= 2:  # absolute URL (or longer path) ending in Type/id
+            return self._keys.get(f"{parts[-2]}/{parts[-1]}")
+        return None
+
+    def ref_of(self, entry: dict[str, Any]) -> str:
+        resource = entry["resource"]
+        if entry.get("fullUrl"):
+            return str(entry["fullUrl"])
+        return f"{resource['resourceType']}/{resource.get('id', '?')}"
+
+    def identity(self, reference: str) -> str:
+        index = self.resolve(reference)
+        return f"#entry{index}" if index is not None else reference
+
+
+def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any]],
+                    refs: _ReferenceIndex) -> str:
+    """The one patient every resource is about, as the bundle refers to it (else 422)."""
+    distinct_patients = {refs.identity(refs.ref_of(p)) for p in patients}
+    if len(distinct_patients) > 1:
+        raise Unprocessable.single("processing",
+                                   "the bundle holds more than one Patient; send one patient",
+                                   "Bundle.entry.resource.ofType(Patient)")
+    used: dict[str, str] = {}
+    for entry in clinical:
+        reference = (entry["resource"].get("subject") or {}).get("reference")
+        if reference:
+            used.setdefault(refs.identity(reference), reference)
+    if patients:
+        patient_identity = next(iter(distinct_patients))
+        others = set(used) - {patient_identity}
+        if others:
+            raise Unprocessable.single(
+                "processing", "resources in the bundle name a subject other than its Patient",
+                "Bundle.entry.resource.subject")
+        return used.get(patient_identity, refs.ref_of(patients[0]))
+    if len(used) > 1:
+        raise Unprocessable.single("processing", "resources in the bundle name two subjects",
+                                   "Bundle.entry.resource.subject")
+    if not used:
+        raise Unprocessable.single("processing",
+                                   "nothing in the bundle identifies a patient (no Patient, "
+                                   "no subject reference)", "Bundle.entry")
+    return next(iter(used.values()))
+
+
+def _why_not_counted(resource: dict[str, Any]) -> str | None:
+    rtype = resource["resourceType"]
+    status = resource.get("status")
+    if rtype == "Condition":
+        verification = _status_code(resource.get("verificationStatus"))
+        if verification in _CONDITION_IGNORED:
+            return f"verificationStatus {verification}"
+        return None
+    if rtype == "Observation":
+        if status not in _OBSERVATION_COUNTS:
+            return f"status {status}"
+        if resource.get("dataAbsentReason"):
+            return "dataAbsentReason present"
+        return None
+    if rtype == "Procedure":
+        return None if status in _PROCEDURE_COUNTS else f"status {status}"
+    return None if status in _MEDICATION_COUNTS else f"status {status}"
+
+
+def _is_history(resource: dict[str, Any]) -> bool:
+    if resource["resourceType"] != "Condition":
+        return False
+    return _status_code(resource.get("clinicalStatus")) in _CONDITION_HISTORY
+
+
+def _status_code(concept: Any) -> str | None:
+    for coding in (concept or {}).get("coding") or []:
+        if coding.get("code"):
+            return str(coding["code"])
+    return None
+
+
+__all__ = ["AssessInput", "Issue", "PatientRecord", "Resource", "read_body", "read_bundle"]

@@ -1,0 +1,46 @@
+"""One assessment, end to end: body -> bundle -> facts -> rules -> RiskAssessment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from service import fhir
+from service.errors import EngineFailure
+from service.facts import build_facts
+from service.intake import read_body, read_bundle
+from service.knowledge import Knowledge
+from service.reasoning import Reasoner
+from service.report import build_risk_assessment
+
+
+@dataclass(frozen=True)
+class Assessment:
+    resource: dict[str, Any]
+    pathway: str
+    entry_count: int
+
+
+class Pipeline:
+    """Built once per process from a loaded knowledge base; stateless between calls."""
+
+    def __init__(self, kb: Knowledge) -> None:
+        self.kb = kb
+        self.reasoner = Reasoner(kb)
+
+    def assess_body(self, body: bytes, as_of: str | None,
+                    now: Callable[[], datetime]) -> Assessment:
+        request = read_body(body, as_of, now)
+        return self.assess_bundle(request.bundle, request.as_of)
+
+    def assess_bundle(self, bundle: dict[str, Any], as_of: datetime) -> Assessment:
+        record = read_bundle(bundle)
+        facts = build_facts(record, self.kb, as_of)
+        inference = self.reasoner.infer(facts)
+        resource = build_risk_assessment(self.kb, record, facts, inference, as_of)
+        problems = fhir.validate_resource(resource)
+        if problems:  # our own output must always be valid R4: a bug, never the client's fault
+            raise EngineFailure(problems)
+        return Assessment(resource, inference.pathway.code, record.entry_count)
