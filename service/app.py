@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.errors import Issue, SpinefootError, UnsupportedMediaType
 from service.knowledge import load_knowledge
@@ -128,7 +128,7 @@ def _http_error(error: HTTPException) -> Response:
         status, error.description or error.name)
     g.outcome = f"error-{status}"
     response = fhir_response(operation_outcome([Issue(code, text)]), status)
-    if status == 405 and isinstance(error.valid_methods, list | tuple | set):
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
     return response
 

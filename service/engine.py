@@ -5,7 +5,9 @@ See ../shared/design/durable-rules.md. In short:
 - B4: sessions are found by a 32-bit hash of the sid -> one live session per process at a
   time (`_LOCK`), and every fact read back must carry the evaluation's sid.
 - B1: deleting a session in which no action ran crashes -> a sentinel fact whose rule always fires.
-- B2: non-equality joins crash -> the rule compiler emits constants and equality joins only.
+- B2: non-equality joins crash -> `compile_rule` emits constants and equality joins only.
+- B5 (found here, tests/test_engine.py): an equality join placed after an `$or` in the same
+  `$and` is silently ignored -> `compile_rule` puts joins straight after the fact kind.
 - A fact no rule matches makes a batch assert fail, and a derived fact no rule consumes fails
   silently -> a sink rule for every fact kind.
 - An exception inside an action is only stored in the session state -> checked after each run.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from durable import engine as durable_engine
@@ -25,10 +27,13 @@ from durable import engine as durable_engine
 from service.errors import EngineFailure
 
 Fact = dict[str, Any]
+# (fact kind, ((field, accepted values), ...), ((field, index of the pattern it equals), ...))
+Pattern = tuple[str, Sequence[tuple[str, Sequence[Any]]], Sequence[tuple[str, int]]]
 # A rule's action: the matched facts by condition name -> the fact to derive (or None).
 Action = Callable[[Mapping[str, Fact]], Fact | None]
 
 SENTINEL_KIND = "sentinel"
+_RULE_PRIORITY = 10  # every clinical rule alike; ties fire in definition order
 _SINK_PRIORITY = 65000  # after every clinical rule (lowest `pri` fires first)
 _LOCK = threading.Lock()  # one live session per process (defect B4)
 _SIDS = itertools.count(1)
@@ -93,6 +98,22 @@ class RuleEngine:
             raise EngineFailure.single("exception", "rule engine returned another session's facts")
         return [{k: v for k, v in f.items() if k != "sid"} for f in result
                 if f.get("t") != SENTINEL_KIND]
+
+
+def compile_rule(conditions: Sequence[Pattern]) -> dict[str, Any]:
+    """Patterns -> durable-rules data form. Each pattern: (fact kind, field -> accepted values,
+    field -> index of an earlier pattern it must equal). Condition i is named `c{i}`."""
+    compiled = []
+    for i, (kind, match, joins) in enumerate(conditions):
+        terms: list[dict[str, Any]] = [{"t": kind}]
+        terms += [{field: {f"c{index}": field}} for field, index in joins]  # first: defect B5
+        for field, values in match:
+            if len(values) == 1:
+                terms.append({field: values[0]})
+            else:
+                terms.append({"$or": [{field: value} for value in values]})
+        compiled.append({f"c{i}": {"$and": terms}})
+    return {"all": compiled, "pri": _RULE_PRIORITY}
 
 
 def _delete(host: _ThreadlessHost, name: str, sid: str) -> None:

@@ -138,7 +138,7 @@ class _Builder:
                      onset: datetime | None, extra: tuple[tuple[str, FactValue], ...],
                      detail: str = "") -> InputFact:
         level = q.levels[0].name if q.levels else "none"
-        sites = q.sites or [None]
+        sites: list[Concept | None] = list(q.sites) or [None]
         fact = None
         for site in sites:
             attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,

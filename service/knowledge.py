@@ -597,32 +597,32 @@ def _load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept
 def generate_root_rules(neuro: Neuroanatomy) -> tuple[Rule, ...]:
     """Turn the dermatome/myotome/reflex map into root-evidence rules (one per root and kind)."""
     rules: list[Rule] = []
-    for root in neuro.roots:
-        def rule(kind: str, suffix: str, *match: tuple[str, tuple[str, ...]]) -> Rule:
-            return Rule(
-                id=f"ROOT-{root.root}-{suffix}",
-                title=f"{kind.capitalize()} finding in the {root.root} distribution",
-                sources=neuro.sources,
-                when=(Condition("finding", tuple(sorted(match))),),
-                then=Derivation("evidence", "root_evidence", None,
-                                (("kind", kind), ("root", root.root)), (("side", 0),)),
-                generated_from="neuroanatomy.yaml",
-            )
+    def rule(root: RootMap, kind: str, suffix: str, *match: tuple[str, tuple[str, ...]]) -> Rule:
+        return Rule(
+            id=f"ROOT-{root.root}-{suffix}",
+            title=f"{kind.capitalize()} finding in the {root.root} distribution",
+            sources=neuro.sources,
+            when=(Condition("finding", tuple(sorted(match))),),
+            then=Derivation("evidence", "root_evidence", None,
+                            (("kind", kind), ("root", root.root)), (("side", 0),)),
+            generated_from="neuroanatomy.yaml",
+        )
 
+    for root in neuro.roots:
         if root.sensory_sites:
-            rules.append(rule("sensory", "SENSORY", ("concept", neuro.sensory_findings),
+            rules.append(rule(root, "sensory", "SENSORY", ("concept", neuro.sensory_findings),
                               ("site", root.sensory_sites), ("status", ("active",))))
         if root.key_muscles:
-            rules.append(rule("motor", "MOTOR", ("concept", root.key_muscles),
+            rules.append(rule(root, "motor", "MOTOR", ("concept", root.key_muscles),
                               ("grade", ("weak", "severe"))))
         if root.motor_findings:
-            rules.append(rule("motor", "MOTOR-FINDING", ("concept", root.motor_findings),
+            rules.append(rule(root, "motor", "MOTOR-FINDING", ("concept", root.motor_findings),
                               ("status", ("active",))))
         if root.reflexes:
-            rules.append(rule("reflex", "REFLEX", ("concept", root.reflexes),
+            rules.append(rule(root, "reflex", "REFLEX", ("concept", root.reflexes),
                               ("grade", ("reduced",))))
         if root.disc_levels:
-            rules.append(rule("imaging", "IMAGING", ("concept", ("disc_herniation",)),
+            rules.append(rule(root, "imaging", "IMAGING", ("concept", ("disc_herniation",)),
                               ("level", root.disc_levels)))
     return tuple(rules)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.engine import Fact, RuleEngine
+from service.engine import Fact, RuleEngine, compile_rule
 from service.facts import FactSet, InputFact
 from service.knowledge import (
     DERIVED_FACTS,
@@ -25,8 +25,6 @@ from service.knowledge import (
     PathwayDef,
     Rule,
 )
-
-_RULE_PRIORITY = 10  # every clinical rule alike; ties fire in definition order
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,7 @@ class Inference:
     pathway: PathwayDef
     pathway_why: Provenance | None  # None when nothing proposed a pathway
     present: frozenset[str]  # derived names and present concepts, for the data-gap checks
+    fired: frozenset[str]  # ids of the rules behind every derivation that survived
 
 
 class Reasoner:
@@ -59,7 +58,8 @@ class Reasoner:
         self.kb = kb
         self._rules = {rule.id: rule for rule in kb.rules}
         self._order = {rule.id: i for i, rule in enumerate(kb.rules)}
-        compiled = {rule.id: compile_rule(rule) for rule in kb.rules}
+        compiled = {rule.id: compile_rule([(c.fact, c.match, c.same) for c in rule.when])
+                    for rule in kb.rules}
         digest = hashlib.sha256(json.dumps(compiled, sort_keys=True).encode()).hexdigest()[:12]
         self.engine = RuleEngine(
             f"{kb.id}-{kb.version}-{digest}", compiled,
@@ -76,7 +76,8 @@ class Reasoner:
         present = {f["name"] for f in alive.values()} | {
             str(f.get("concept")) for f in inputs.values()
             if f.kind == "finding" and f.get("status") == "active"}
-        return Inference(conclusions, pathway, why, frozenset(present))
+        return Inference(conclusions, pathway, why, frozenset(present),
+                         frozenset(f["rule"] for f in alive.values()))
 
     # -- withdrawal (`unless`) in dependency order
 
@@ -149,22 +150,6 @@ class Reasoner:
         best = min((self.kb.pathways[f["name"]] for f in candidates), key=lambda p: p.rank)
         chosen = [f["id"] for f in candidates if f["name"] == best.code]
         return best, self._provenance(chosen, derived, inputs)
-
-
-def compile_rule(rule: Rule) -> dict[str, Any]:
-    """A knowledge rule -> durable-rules data form: constants, `$or` of constants, `==` joins."""
-    conditions = []
-    for i, cond in enumerate(rule.when):
-        terms: list[dict[str, Any]] = [{"t": cond.fact}]
-        for field, values in cond.match:
-            if len(values) == 1:
-                terms.append({field: values[0]})
-            else:
-                terms.append({"$or": [{field: value} for value in values]})
-        for field, index in cond.same:
-            terms.append({field: {f"c{index}": field}})
-        conditions.append({f"c{i}": {"$and": terms}})
-    return {"all": conditions, "pri": _RULE_PRIORITY}
 
 
 def _derive_action(rule: Rule) -> Any:

@@ -1,0 +1,194 @@
+"""Each rule fires on the smallest set of facts that should trigger it, and the reasoner's
+own decisions (withdrawal, pathway rank, risk) follow the knowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.facts import FactSet, InputFact
+from service.knowledge import Knowledge
+from service.reasoning import Inference, Reasoner
+
+_DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
+                             "recent": True, "persisting": False, "level": "none",
+                             "progressive": False}
+
+
+def finding(concept: str, **attrs: Any) -> InputFact:
+    values = {**_DEFAULTS, "concept": concept, **attrs}
+    return InputFact("finding", tuple(sorted(values.items())), concept, f"Observation/{concept}")
+
+
+def treatment(concept: str) -> InputFact:
+    return InputFact("treatment", (("concept", concept), ("status", "active")), concept,
+                     f"Procedure/{concept}")
+
+
+OLDER = InputFact("patient", (("older", True),), "Age 70 years", None)
+LBP = finding("low_back_pain")
+
+
+@pytest.fixture(scope="module")
+def reasoner(kb: Knowledge) -> Reasoner:
+    return Reasoner(kb)
+
+
+def infer(reasoner: Reasoner, *facts: InputFact) -> Inference:
+    return reasoner.infer(FactSet(tuple(facts), frozenset(), ()))
+
+
+# rule id -> the facts that must make it fire
+SCENARIOS: dict[str, list[InputFact]] = {
+    "E-SPINAL-CONTEXT": [LBP],
+    "E-SPINAL-SURGERY": [treatment("spinal_surgery"), finding("bladder_dysfunction")],
+    "E-RADICULAR": [finding("sciatica", side="left")],
+    "E-RADICULAR-PERSISTING": [finding("sciatica", persisting=True)],
+    "E-BACK-FOOT": [LBP, finding("foot_pain", side="left")],
+    "E-CES-BLADDER": [LBP, finding("bladder_dysfunction")],
+    "E-CES-BOWEL": [LBP, finding("bowel_dysfunction")],
+    "E-CES-SADDLE": [LBP, finding("saddle_sensory_loss")],
+    "E-CES-SADDLE-SITE": [LBP, finding("numbness", site="perineum")],
+    "E-MOTOR-SEVERE": [finding("strength_great_toe_extension", grade="severe")],
+    "E-MOTOR-PROGRESSIVE": [finding("strength_great_toe_extension", grade="weak",
+                                    progressive=True)],
+    "E-FOOT-DROP": [finding("foot_drop")],
+    "E-BILATERAL-RADICULAR": [finding("sciatica", side="bilateral")],
+    "E-BILATERAL-RADICULAR-SIDES": [finding("sciatica", side="left"),
+                                    finding("radiating_leg_pain", side="right")],
+    "E-BILATERAL-ROOT": [finding("numbness", site="dorsum_of_foot", side="left"),
+                         finding("numbness", site="heel", side="right")],
+    "E-FLAG-MALIGNANCY-HISTORY": [LBP, finding("history_of_cancer", status="history")],
+    "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss"), OLDER],
+    "E-FLAG-INFECTION": [LBP, finding("fever")],
+    "E-FLAG-FRACTURE": [LBP, finding("osteoporosis")],
+    "E-DIABETES-CODED": [finding("diabetes_complication")],
+    "E-DIABETES-HBA1C": [finding("hba1c", grade="high")],
+    "E-BILATERAL-SENSORY": [finding("paresthesia", side="bilateral")],
+    "E-BILATERAL-SENSORY-SIDES": [finding("numbness", side="left"),
+                                  finding("numbness", side="right")],
+    "E-BILATERAL-ANKLE-REFLEX": [finding("ankle_reflex", grade="reduced", side="left"),
+                                 finding("ankle_reflex", grade="reduced", side="right")],
+    "E-INVERSION-PRESERVED": [finding("strength_foot_inversion", grade="normal")],
+    "E-DORSIFLEXION-WEAK": [finding("strength_ankle_dorsiflexion", grade="weak")],
+    "E-DORSIFLEXION-FOOT-DROP": [finding("foot_drop")],
+    "C-CES": [LBP, finding("bladder_dysfunction")],
+    "C-CES-CODED": [finding("cauda_equina_syndrome")],
+    "C-RADICULOPATHY": [LBP, finding("ankle_reflex", grade="reduced", side="right")],
+    "E-IMAGING-CONCORDANT": [finding("disc_herniation", level="L4_L5"),
+                             finding("numbness", site="dorsum_of_foot", side="left")],
+    "C-RADICULOPATHY-IMAGING": [finding("disc_herniation", level="L4_L5"),
+                                finding("numbness", site="dorsum_of_foot", side="left")],
+    "C-MALIGNANCY": [LBP, finding("history_of_cancer", status="history")],
+    "C-MALIGNANCY-CODED": [finding("spinal_malignancy")],
+    "C-INFECTION": [LBP, finding("iv_drug_use")],
+    "C-INFECTION-CODED": [finding("vertebral_infection")],
+    "C-FRACTURE": [LBP, finding("long_term_steroids")],
+    "C-FRACTURE-CODED": [finding("vertebral_fracture")],
+    "C-PLANTAR-FASCIITIS": [finding("plantar_fasciitis", side="right")],
+    "C-DPN-CODED": [finding("diabetic_neuropathy")],
+    "C-DPN-PATTERN": [finding("numbness", side="bilateral"), finding("hba1c", grade="high")],
+    "C-PAD": [finding("vascular_claudication")],
+    "C-PERONEAL-CODED": [finding("peroneal_neuropathy")],
+    "C-PERONEAL-PATTERN": [finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
+                           finding("strength_foot_inversion", grade="normal", side="left")],
+    "C-TARSAL-TUNNEL": [finding("tarsal_tunnel_syndrome")],
+    "P-EMERGENCY-CES": [LBP, finding("bladder_dysfunction", recent=True)],
+    "P-URGENT-CES-ESTABLISHED": [LBP, finding("bladder_dysfunction", recent=False)],
+    "P-URGENT-DEFICIT": [LBP, finding("foot_drop")],
+    "P-URGENT-BILATERAL": [finding("sciatica", side="bilateral")],
+    "P-URGENT-SERIOUS": [finding("vertebral_fracture")],
+    "P-SURGICAL": [finding("sciatica", persisting=True),
+                   finding("ankle_reflex", grade="reduced"), treatment("conservative_care")],
+    "P-CONSERVATIVE-RADICULOPATHY": [LBP, finding("knee_reflex", grade="reduced")],
+    "P-CONSERVATIVE-RADICULAR": [finding("radiating_leg_pain")],
+    "P-CONSERVATIVE-BACK-FOOT": [LBP, finding("paresthesia")],
+    "P-LOCAL-CAUSE": [finding("tarsal_tunnel_syndrome")],
+    "P-LOCAL-OTHER": [finding("other_local_foot_condition")],
+    "ROOT-L4-SENSORY": [finding("numbness", site="medial_ankle")],
+    "ROOT-L4-MOTOR": [finding("strength_knee_extension", grade="weak")],
+    "ROOT-L4-REFLEX": [finding("knee_reflex", grade="reduced")],
+    "ROOT-L4-IMAGING": [finding("disc_herniation", level="L3_L4")],
+    "ROOT-L5-SENSORY": [finding("paresthesia", site="great_toe")],
+    "ROOT-L5-MOTOR": [finding("strength_great_toe_extension", grade="severe")],
+    "ROOT-L5-MOTOR-FINDING": [finding("foot_drop")],
+    "ROOT-L5-IMAGING": [finding("disc_herniation", level="L4_L5")],
+    "ROOT-S1-SENSORY": [finding("reduced_sensation", site="lateral_sole")],
+    "ROOT-S1-MOTOR": [finding("strength_foot_eversion", grade="weak")],
+    "ROOT-S1-REFLEX": [finding("ankle_reflex", grade="reduced")],
+    "ROOT-S1-IMAGING": [finding("disc_herniation", level="L5_S1")],
+}
+
+
+def test_every_rule_has_a_scenario(kb: Knowledge) -> None:
+    assert {r.id for r in kb.rules} == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("rule_id", sorted(SCENARIOS))
+def test_rule_fires(reasoner: Reasoner, rule_id: str) -> None:
+    assert rule_id in infer(reasoner, *SCENARIOS[rule_id]).fired
+
+
+# Near misses: one field short of the scenario, the rule must stay silent.
+NEAR_MISSES: dict[str, list[InputFact]] = {
+    "C-CES": [finding("bladder_dysfunction")],  # no spinal context
+    "C-RADICULOPATHY": [finding("ankle_reflex", grade="reduced")],  # no spinal context
+    "C-RADICULOPATHY-IMAGING": [LBP, finding("disc_herniation", level="L4_L5")],  # imaging only
+    "E-IMAGING-CONCORDANT": [finding("disc_herniation", level="L4_L5"),
+                             finding("numbness", site="heel")],  # S1 signs, L5 level
+    "E-CES-BLADDER": [LBP, finding("bladder_dysfunction", status="history")],
+    "ROOT-L5-SENSORY": [finding("numbness", site="heel")],
+    "ROOT-S1-REFLEX": [finding("ankle_reflex", grade="normal")],
+    "E-MOTOR-SEVERE": [finding("strength_great_toe_extension", grade="weak")],
+    "E-BILATERAL-RADICULAR-SIDES": [finding("sciatica", side="left"),
+                                    finding("sciatica", side="left", persisting=True)],
+    "C-PERONEAL-PATTERN": [finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
+                           finding("strength_foot_inversion", grade="normal", side="right")],
+    "P-SURGICAL": [finding("sciatica", persisting=True), finding("ankle_reflex", grade="reduced")],
+    "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss")],
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(NEAR_MISSES))
+def test_rule_stays_silent_on_a_near_miss(reasoner: Reasoner, rule_id: str) -> None:
+    assert rule_id not in infer(reasoner, *NEAR_MISSES[rule_id]).fired
+
+
+def test_unless_withdraws_the_peroneal_pattern_when_there_is_back_pain(reasoner: Reasoner
+                                                                       ) -> None:
+    facts = SCENARIOS["C-PERONEAL-PATTERN"] + [LBP]
+    result = infer(reasoner, *facts)
+    assert "C-PERONEAL-PATTERN" not in result.fired
+    assert not any(c.definition.name == "peroneal_neuropathy" for c in result.conclusions)
+
+
+def test_most_urgent_pathway_wins(reasoner: Reasoner) -> None:
+    result = infer(reasoner, LBP, finding("bladder_dysfunction"),
+                   finding("numbness", site="dorsum_of_foot", side="left"),
+                   finding("plantar_fasciitis"))
+    assert result.pathway.code == "emergency-assessment"
+    assert [c.definition.name for c in result.conclusions] == [
+        "cauda_equina", "radiculopathy", "plantar_fasciitis"]
+
+
+def test_nothing_relevant_gives_insufficient_information(reasoner: Reasoner) -> None:
+    result = infer(reasoner, finding("hba1c", grade="normal"))
+    assert result.pathway.code == "insufficient-information" and result.pathway_why is None
+    assert not result.conclusions
+
+
+def test_radiculopathy_risk_rises_with_kinds_of_evidence(reasoner: Reasoner) -> None:
+    one = infer(reasoner, LBP, finding("ankle_reflex", grade="reduced", side="right"))
+    two = infer(reasoner, LBP, finding("ankle_reflex", grade="reduced", side="right"),
+                finding("numbness", site="heel", side="right"))
+    assert [c.risk for c in one.conclusions] == ["moderate"]
+    assert [(c.root, c.risk, c.sides) for c in two.conclusions] == [("S1", "high", ("right",))]
+
+
+def test_provenance_reaches_the_source_findings(reasoner: Reasoner) -> None:
+    result = infer(reasoner, LBP, finding("bladder_dysfunction"))
+    why = result.conclusions[0].why
+    assert {f.source for f in why.findings} == {"Observation/low_back_pain",
+                                                 "Observation/bladder_dysfunction"}
+    assert why.rules == ("E-SPINAL-CONTEXT", "E-CES-BLADDER", "C-CES")
