@@ -1,0 +1,120 @@
+"""Normalisation: codes -> concepts, sides, sites, absent values, grades, timing, progression."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from service.facts import FactSet, build_facts
+from service.intake import read_bundle
+from service.knowledge import Knowledge
+
+SCT, ICD = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
+EXAM = "http://spinefoot.org/fhir/CodeSystem/exam-finding"
+AS_OF = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+PATIENT = {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p",
+                                                  "birthDate": "1970-03-02"}}
+
+
+def coded(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def observation(code: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "status": "final", "code": code,
+            "subject": {"reference": "urn:uuid:p"}, **extra}
+
+
+def condition(code: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Condition", "code": code, "subject": {"reference": "urn:uuid:p"},
+            **extra}
+
+
+def facts_of(kb: Knowledge, *resources: dict[str, Any]) -> FactSet:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [PATIENT] + [
+        {"fullUrl": f"urn:uuid:r{i}", "resource": r} for i, r in enumerate(resources)]}
+    return build_facts(read_bundle(bundle), kb, AS_OF)
+
+
+def findings(result: FactSet) -> list[dict[str, Any]]:
+    return [dict(f.attrs) for f in result.facts if f.kind == "finding"]
+
+
+def test_side_comes_from_a_sided_icd_code(kb: Knowledge) -> None:
+    [fact] = findings(facts_of(kb, condition(coded(ICD, "M54.32"))))
+    assert (fact["concept"], fact["side"]) == ("sciatica", "left")
+
+
+def test_side_and_site_come_from_body_site_codings(kb: Knowledge) -> None:
+    site = {"coding": [{"system": SCT, "code": "2402003"}, {"system": SCT, "code": "51440002"}]}
+    [fact] = findings(facts_of(kb, observation(coded(SCT, "309538000"), bodySite=site)))
+    assert (fact["site"], fact["side"]) == ("dorsum_of_foot", "bilateral")
+
+
+def test_one_code_can_mean_two_concepts(kb: Knowledge) -> None:
+    concepts = {f["concept"] for f in findings(facts_of(kb, condition(coded(SCT, "202735001"))))}
+    assert concepts == {"disc_herniation", "lumbar_radiculopathy"}
+
+
+def test_absent_values_make_no_finding_but_count_as_documented(kb: Knowledge) -> None:
+    result = facts_of(
+        kb,
+        observation(coded(SCT, "267064002"), valueBoolean=False),
+        observation(coded(SCT, "72042002"), valueCodeableConcept=coded(SCT, "260385009")),
+        observation(coded(EXAM, "saddle-sensory-loss"), interpretation=[coded(
+            "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "NEG")]),
+        observation(coded(EXAM, "straight-leg-raise"), valueCodeableConcept=coded(
+            "http://terminology.hl7.org/CodeSystem/v2-0136", "N")))
+    assert findings(result) == []
+    assert {"bladder_dysfunction", "bowel_dysfunction", "saddle_sensory_loss",
+            "positive_straight_leg_raise"} <= result.documented
+
+
+def test_reflex_and_strength_grades_are_classified(kb: Knowledge) -> None:
+    result = facts_of(
+        kb,
+        observation(coded(EXAM, "ankle-reflex"), valueInteger=1),
+        observation(coded(EXAM, "knee-reflex"), valueCodeableConcept=coded(EXAM, "brisk")),
+        observation(coded(EXAM, "strength-foot-eversion"),
+                    valueQuantity={"value": 3, "unit": "{score}"}),
+        observation(coded(EXAM, "strength-foot-inversion"), valueInteger=4))
+    grades = {f["concept"]: f["grade"] for f in findings(result)}
+    assert grades == {"ankle_reflex": "reduced", "knee_reflex": "brisk",
+                      "strength_foot_eversion": "severe", "strength_foot_inversion": "weak"}
+
+
+def test_out_of_range_grade_is_ignored_with_a_note(kb: Knowledge) -> None:
+    result = facts_of(kb, observation(coded(EXAM, "strength-knee-extension"), valueInteger=9))
+    assert findings(result) == [] and "no readable value" in result.notes[0]
+
+
+def test_falling_serial_grades_mark_the_latest_progressive(kb: Knowledge) -> None:
+    left = {"coding": [{"system": SCT, "code": "7771000"}]}
+    result = facts_of(kb, *(observation(coded(EXAM, "strength-ankle-plantarflexion"),
+                                        valueInteger=g, effectiveDateTime=d, bodySite=left)
+                            for d, g in (("2026-02-20", 4), ("2026-01-10", 5))))
+    flags = sorted((f["grade"], f["progressive"]) for f in findings(result))
+    assert flags == [("normal", False), ("weak", True)]
+
+
+def test_timing_from_onset_age_history_and_unknown_onset(kb: Knowledge) -> None:
+    result = facts_of(
+        kb,
+        condition(coded(SCT, "64859006"), onsetAge={"value": 55, "unit": "a"}),
+        condition(coded(SCT, "266987004"), clinicalStatus=coded(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved")),
+        condition(coded(SCT, "23056005"), onsetDateTime="2026-02-25"))
+    by_concept = {f["concept"]: f for f in findings(result)}
+    assert by_concept["osteoporosis"]["persisting"] and not by_concept["osteoporosis"]["recent"]
+    assert by_concept["history_of_cancer"]["status"] == "history"
+    assert by_concept["history_of_cancer"]["recent"]  # onset unknown counts as recent
+    assert by_concept["sciatica"]["recent"] and not by_concept["sciatica"]["persisting"]
+
+
+def test_age_becomes_a_patient_fact(kb: Knowledge) -> None:
+    [patient] = [f for f in facts_of(kb).facts if f.kind == "patient"]
+    assert patient.attrs == (("older", True),) and patient.label == "Age 55 years"
+
+
+def test_unknown_codes_make_no_facts(kb: Knowledge) -> None:
+    assert findings(facts_of(kb, condition(coded(SCT, "444814009")))) == []
