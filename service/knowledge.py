@@ -7,6 +7,7 @@ file stops startup with a message naming the file and the field, never a request
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -427,7 +428,7 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     )
     _check_rules(kb)
     gaps = _load_gaps(root, source_ids, _derivable_names(kb) | set(concepts))
-    return Knowledge(**{**kb.__dict__, "gaps": gaps})
+    return dataclasses.replace(kb, gaps=gaps)
 
 
 def _read_yaml(root: Path, name: str) -> Any:
