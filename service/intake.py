@@ -16,7 +16,7 @@ from typing import Any
 
 from service import fhir
 from service.dates import parse_date, parse_instant
-from service.errors import InvalidRequest, InvalidResource, Issue, Unprocessable
+from service.errors import InvalidRequest, InvalidResource, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
                   "MedicationRequest")
@@ -148,7 +148,6 @@ class _ReferenceIndex:
 
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self._keys: dict[str, int] = {}
-        self._entries = entries
         for i, entry in enumerate(entries):
             resource = entry["resource"]
             local = f"{resource['resourceType']}/{resource['id']}" if resource.get("id") else None
@@ -238,5 +237,3 @@ def _status_code(concept: Any) -> str | None:
             return str(coding["code"])
     return None
 
-
-__all__ = ["AssessInput", "Issue", "PatientRecord", "Resource", "read_body", "read_bundle"]
