@@ -91,27 +91,25 @@ class _Builder:
                     f"{concept.display} ({_text_of(code)}) [{resource.ref}]", resource.ref))
 
     def _add_condition(self, resource: Resource, data: dict[str, Any]) -> None:
-        codings = _codings(data.get("code"))
         qualifiers = self._qualifiers(c for site in data.get("bodySite") or []
                                       for c in _codings(site))
+        side = self._side(qualifiers, _codings(data.get("code")))
         onset = self._condition_onset(data)
+        status = "history" if resource.history else "active"
         for concept in self._concepts(data.get("code")):
             self.documented.add(concept.name)
             if concept.measure:
                 continue
-            side = self._side(qualifiers, codings)
-            status = "history" if resource.history else "active"
             self._add_finding(resource, concept, qualifiers, side, onset,
                               (("status", status),), "" if status == "active" else " (history)")
 
     def _add_observation(self, resource: Resource, data: dict[str, Any]) -> None:
         qualifiers = self._qualifiers(_codings(data.get("bodySite")))
-        codings = _codings(data.get("code"))
+        side = self._side(qualifiers, _codings(data.get("code")))
         when = _first_instant(data.get("effectiveDateTime"),
                               (data.get("effectivePeriod") or {}).get("start"), data.get("issued"))
         for concept in self._concepts(data.get("code")):
             self.documented.add(concept.name)
-            side = self._side(qualifiers, codings)
             if concept.measure is None:
                 if not self._is_absent(data):
                     self._add_finding(resource, concept, qualifiers, side, when, ())

@@ -21,6 +21,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_load,
     validate,
     validates_schema,
 )
@@ -329,6 +330,18 @@ class ConditionSchema(Schema):
             if key not in allowed:
                 raise ValidationError(f"a {data['fact']} fact has no field {key!r}", "same")
 
+    @post_load(pass_original=True)
+    def _match(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The fact fields (every key but `fact` and `same`) -> field: accepted values."""
+        match = {}
+        for key, value in original.items():
+            if key not in ("fact", "same"):
+                try:
+                    match[key] = _ScalarOrList().deserialize(value)
+                except ValidationError as exc:
+                    raise ValidationError(exc.messages, key) from None
+        return {"fact": data["fact"], "same": data["same"], "match": match}
+
 
 class ThenSchema(_Strict):
     evidence = fields.String(validate=NAME)
@@ -411,7 +424,7 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     parameters = _load_parameters(root, source_ids)
     for concept in concepts.values():
         if concept.threshold is not None and concept.threshold not in parameters:
-            raise _fail("valuesets/", f"concepts.{concept.name}.threshold",
+            raise KnowledgeError("valuesets/", f"concepts.{concept.name}.threshold",
                         f"unknown parameter {concept.threshold!r}")
     neuro = _load_neuroanatomy(root, concepts, source_ids)
     rules = _load_rules(root, source_ids, concepts) + generate_root_rules(neuro)
@@ -443,12 +456,16 @@ def _read_yaml(root: Path, name: str) -> Any:
 
 
 def _load(root: Path, name: str, schema: Schema, many: bool = False) -> Any:
-    data = _read_yaml(root, name)
+    return _validate(schema, _read_yaml(root, name), name, many=many)
+
+
+def _validate(schema: Schema, data: Any, file: str, where: str = "", many: bool = False) -> Any:
+    """`schema.load`, with its first error raised as a KnowledgeError at `where.field`."""
     try:
         return schema.load(data, many=many)
     except ValidationError as exc:
         field, message = _first_error(exc.messages)
-        raise KnowledgeError(name, field, message) from None
+        raise KnowledgeError(file, f"{where}.{field}" if where else field, message) from None
 
 
 def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
@@ -465,16 +482,12 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     return path or "-", str(messages)
 
 
-def _fail(file: str, field: str, message: str) -> KnowledgeError:
-    return KnowledgeError(file, field, message)
-
-
 def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
                    ) -> dict[str, Concept]:
     """Merge every valueset file; a concept named in two files gains both files' codes."""
     files = sorted((root / "valuesets").glob("*.yaml"))
     if not files:
-        raise _fail("valuesets/", "-", "no value-set files")
+        raise KnowledgeError("valuesets/", "-", "no value-set files")
     merged: dict[str, Concept] = {}
     for path in files:
         name = f"valuesets/{path.name}"
@@ -484,15 +497,15 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
             for i, code in enumerate(raw["codes"]):
                 where = f"concepts.{concept_name}.codes.{i}"
                 if code["system"] not in systems:
-                    raise _fail(name, f"{where}.system",
+                    raise KnowledgeError(name, f"{where}.system",
                                 f"unknown system {code['system']!r}; add it to manifest.yaml")
                 if code["ref"] not in source_ids:
-                    raise _fail(name, f"{where}.ref", f"unknown source {code['ref']!r}")
+                    raise KnowledgeError(name, f"{where}.ref", f"unknown source {code['ref']!r}")
                 codes.append(Coding(systems[code["system"]], code["code"], code["display"],
                                     code["tag"], code["ref"], code.get("side")))
             previous = merged.get(concept_name)
             if previous is not None and previous.kind != data["kind"]:
-                raise _fail(name, f"concepts.{concept_name}",
+                raise KnowledgeError(name, f"concepts.{concept_name}",
                             f"already defined as a {previous.kind} concept")
             merged[concept_name] = Concept(
                 name=concept_name,
@@ -509,14 +522,10 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
 def _load_parameters(root: Path, source_ids: set[str]) -> dict[str, float]:
     data = _read_yaml(root, "parameters.yaml")
     if not isinstance(data, dict):
-        raise _fail("parameters.yaml", "-", "must map parameter names to definitions")
+        raise KnowledgeError("parameters.yaml", "-", "must map parameter names to definitions")
     parameters: dict[str, float] = {}
     for name, raw in data.items():
-        try:
-            loaded = ParameterSchema().load(raw)
-        except ValidationError as exc:
-            field, message = _first_error(exc.messages)
-            raise _fail("parameters.yaml", f"{name}.{field}", message) from None
+        loaded = _validate(ParameterSchema(), raw, "parameters.yaml", name)
         _check_sources("parameters.yaml", f"{name}.sources", loaded["sources"], source_ids)
         parameters[name] = loaded["value"]
     return parameters
@@ -533,10 +542,10 @@ def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: 
         for name in names:
             concept = concepts.get(name)
             if concept is None:
-                raise _fail(file, field, f"unknown concept {name!r}")
+                raise KnowledgeError(file, field, f"unknown concept {name!r}")
             role = expected.get(field.rsplit(".", 1)[-1])
             if role and concept.role != role:
-                raise _fail(file, field, f"{name!r} is not a {role} concept")
+                raise KnowledgeError(file, field, f"{name!r} is not a {role} concept")
         return tuple(names)
 
     roots = tuple(
@@ -557,34 +566,29 @@ def _load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept
     for i, raw in enumerate(raw_rules):
         where = f"[{i}] {raw['id']}"
         if raw["id"] in seen:
-            raise _fail(file, f"{where}.id", "duplicate rule id")
+            raise KnowledgeError(file, f"{where}.id", "duplicate rule id")
         seen.add(raw["id"])
         _check_sources(file, f"{where}.sources", raw["sources"], source_ids)
         when = []
         for j, item in enumerate(raw["when"]):
-            try:
-                cond = ConditionSchema().load(item)
-                match = {k: _ScalarOrList().deserialize(v) for k, v in item.items()
-                         if k not in ("fact", "same")}
-            except ValidationError as exc:
-                field, message = _first_error(exc.messages)
-                raise _fail(file, f"{where}.when.{j}.{field}", message) from None
+            cond = _validate(ConditionSchema(), item, file, f"{where}.when.{j}")
+            match = cond["match"]
             for index in cond["same"].values():
                 if index >= j:
-                    raise _fail(file, f"{where}.when.{j}.same",
+                    raise KnowledgeError(file, f"{where}.when.{j}.same",
                                 "may only join to an earlier item")
             for value in match.get("concept", ()):
                 if value not in concepts:
-                    raise _fail(file, f"{where}.when.{j}.concept", f"unknown concept {value!r}")
+                    raise KnowledgeError(file, f"{where}.when.{j}.concept", f"unknown concept {value!r}")
             when.append(Condition(cond["fact"], tuple(sorted(match.items())),
                                   tuple(sorted(cond["same"].items()))))
         then = raw["then"]
         target = next(k for k in DERIVED_FACTS if k in then)
         for field, index in then["copy"].items():
             if index >= len(when):
-                raise _fail(file, f"{where}.then.copy.{field}", "no such when item")
+                raise KnowledgeError(file, f"{where}.then.copy.{field}", "no such when item")
             if field not in FACT_FIELDS[target]:
-                raise _fail(file, f"{where}.then.copy.{field}",
+                raise KnowledgeError(file, f"{where}.then.copy.{field}",
                             f"a {target} fact has no field {field!r}")
         rules.append(Rule(
             id=raw["id"], title=raw["title"], sources=tuple(raw["sources"]), when=tuple(when),
@@ -632,17 +636,13 @@ def _load_conclusions(root: Path, systems: Mapping[str, str]) -> dict[str, Concl
     file = "conclusions.yaml"
     data = _read_yaml(root, file)
     if not isinstance(data, dict):
-        raise _fail(file, "-", "must map conclusion names to definitions")
+        raise KnowledgeError(file, "-", "must map conclusion names to definitions")
     result = {}
     for rank, (name, raw) in enumerate(data.items()):
-        try:
-            loaded = ConclusionSchema().load(raw)
-        except ValidationError as exc:
-            field, message = _first_error(exc.messages)
-            raise _fail(file, f"{name}.{field}", message) from None
+        loaded = _validate(ConclusionSchema(), raw, file, name)
         outcome = loaded["outcome"]
         if outcome["system"] not in systems:
-            raise _fail(file, f"{name}.outcome.system", f"unknown system {outcome['system']!r}")
+            raise KnowledgeError(file, f"{name}.outcome.system", f"unknown system {outcome['system']!r}")
         result[name] = ConclusionDef(
             name, loaded["text"],
             Coding(systems[outcome["system"]], outcome["code"], outcome["display"], "A", "contract"),
@@ -654,14 +654,10 @@ def _load_pathways(root: Path, source_ids: set[str]) -> dict[str, PathwayDef]:
     file = "pathways.yaml"
     data = _read_yaml(root, file)
     if not isinstance(data, dict) or "insufficient-information" not in data:
-        raise _fail(file, "-", "must define the pathways, including insufficient-information")
+        raise KnowledgeError(file, "-", "must define the pathways, including insufficient-information")
     result = {}
     for rank, (code, raw) in enumerate(data.items()):
-        try:
-            loaded = PathwaySchema().load(raw)
-        except ValidationError as exc:
-            field, message = _first_error(exc.messages)
-            raise _fail(file, f"{code}.{field}", message) from None
+        loaded = _validate(PathwaySchema(), raw, file, code)
         _check_sources(file, f"{code}.sources", loaded["sources"], source_ids)
         result[code] = PathwayDef(code, loaded["display"], " ".join(loaded["mitigation"].split()),
                                   " ".join(loaded["safety_net"].split()),
@@ -678,7 +674,7 @@ def _load_guidance(root: Path, source_ids: set[str], conclusions: Mapping[str, C
         (kind, name), = raw["target"].items()
         known = conclusions if kind == "conclusion" else pathways
         if name not in known:
-            raise _fail(file, f"[{i}] {raw['id']}.for.{kind}", f"unknown {kind} {name!r}")
+            raise KnowledgeError(file, f"[{i}] {raw['id']}.for.{kind}", f"unknown {kind} {name!r}")
         _check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
         result.append(Guidance(raw["id"], (kind, name), raw["title"],
                                " ".join(raw["text"].split()), tuple(raw["sources"])))
@@ -693,7 +689,7 @@ def _load_gaps(root: Path, source_ids: set[str], names: set[str]) -> tuple[Gap, 
         for field in ("when", "missing"):
             for name in raw[field]:
                 if name not in names:
-                    raise _fail(file, f"[{i}] {raw['id']}.{field}", f"unknown name {name!r}")
+                    raise KnowledgeError(file, f"[{i}] {raw['id']}.{field}", f"unknown name {name!r}")
         _check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
         result.append(Gap(raw["id"], tuple(raw["when"]), tuple(raw["missing"]),
                           " ".join(raw["text"].split()), tuple(raw["sources"])))
@@ -703,7 +699,7 @@ def _load_gaps(root: Path, source_ids: set[str], names: set[str]) -> tuple[Gap, 
 def _check_sources(file: str, field: str, names: list[str], source_ids: set[str]) -> None:
     for name in names:
         if name not in source_ids:
-            raise _fail(file, field, f"unknown source {name!r}")
+            raise KnowledgeError(file, field, f"unknown source {name!r}")
 
 
 def _derivable_names(kb: Knowledge) -> set[str]:
@@ -718,20 +714,20 @@ def _check_rules(kb: Knowledge) -> None:
     for rule in kb.rules:
         target = rule.then
         if target.fact == "conclusion" and target.name not in kb.conclusions:
-            raise _fail(file, f"{rule.id}.then.conclusion",
+            raise KnowledgeError(file, f"{rule.id}.then.conclusion",
                         f"{target.name!r} is not in conclusions.yaml")
         if target.fact == "pathway" and target.name not in kb.pathways:
-            raise _fail(file, f"{rule.id}.then.pathway", f"{target.name!r} is not in pathways.yaml")
+            raise KnowledgeError(file, f"{rule.id}.then.pathway", f"{target.name!r} is not in pathways.yaml")
         for j, cond in enumerate(rule.when):
             for field, values in cond.match:
                 if field == "name":
                     for value in values:
                         if value not in derivable:
-                            raise _fail(file, f"{rule.id}.when.{j}.name",
+                            raise KnowledgeError(file, f"{rule.id}.when.{j}.name",
                                         f"no rule derives {value!r}")
         for name in rule.unless:
             if name not in derivable:
-                raise _fail(file, f"{rule.id}.unless", f"no rule derives {name!r}")
+                raise KnowledgeError(file, f"{rule.id}.unless", f"no rule derives {name!r}")
             if name in withdrawable:
-                raise _fail(file, f"{rule.id}.unless",
+                raise KnowledgeError(file, f"{rule.id}.unless",
                             f"{name!r} can itself be withdrawn; `unless` must name stable evidence")

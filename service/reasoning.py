@@ -37,7 +37,7 @@ class Provenance:
 class Conclusion:
     definition: ConclusionDef
     root: str | None
-    sides: tuple[str, ...]
+    sides: tuple[str, ...]  # ("unspecified",) alone, or only named sides
     risk: str
     why: Provenance
 
@@ -83,20 +83,17 @@ class Reasoner:
 
     def _surviving(self, derived: Mapping[str, Fact]) -> dict[str, Fact]:
         present = {f["name"] for f in derived.values() if f["t"] == "evidence"}
-        withdrawn: set[str] = set()
+        decided: dict[str, bool] = {}
 
         def is_withdrawn(fid: str) -> bool:
             fact = derived.get(fid)
             if fact is None:  # an input fact
                 return False
-            if fid in withdrawn:
-                return True
-            rule = self._rules[fact["rule"]]
-            if any(name in present for name in rule.unless) or any(
-                    is_withdrawn(parent) for parent in fact["parents"]):
-                withdrawn.add(fid)
-                return True
-            return False
+            if fid not in decided:
+                decided[fid] = any(
+                    name in present for name in self._rules[fact["rule"]].unless) or any(
+                    is_withdrawn(parent) for parent in fact["parents"])
+            return decided[fid]
 
         return {fid: fact for fid, fact in derived.items() if not is_withdrawn(fid)}
 

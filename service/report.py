@@ -65,7 +65,7 @@ def _prediction(conclusion: Conclusion) -> dict[str, Any]:
         codings.append({"system": f"{BASE}/CodeSystem/nerve-root", "code": conclusion.root,
                         "display": f"{conclusion.root} nerve root"})
         title += f", {conclusion.root}"
-    if conclusion.root or any(s != "unspecified" for s in conclusion.sides):
+    if conclusion.root or conclusion.sides != ("unspecified",):
         title += f", {_side_text(conclusion.sides)}"
     return {
         "outcome": {"coding": codings, "text": title},
@@ -76,12 +76,11 @@ def _prediction(conclusion: Conclusion) -> dict[str, Any]:
 
 
 def _side_text(sides: tuple[str, ...]) -> str:
-    named = [s for s in sides if s != "unspecified"]
-    if not named:
+    if sides == ("unspecified",):
         return "side not documented"
-    if "bilateral" in named or {"left", "right"} <= set(named):
+    if "bilateral" in sides or {"left", "right"} <= set(sides):
         return "both sides"
-    return f"{named[0]} side"
+    return f"{sides[0]} side"
 
 
 def _rationale(why: Provenance) -> str:

@@ -61,6 +61,8 @@ BREAKAGES = [
     ("rules.yaml", "{fact: treatment, concept: spinal_surgery}",
      "{fact: treatment, colour: spinal_surgery}",
      ("rules.yaml", "E-SPINAL-SURGERY.when.0.colour", "no field 'colour'")),
+    ("rules.yaml", "{fact: patient, older: true}", "{fact: patient, older: 3}",
+     ("rules.yaml", "E-FLAG-MALIGNANCY-WEIGHT.when.1.older", "must be a word or true/false")),
     ("rules.yaml", "then: {pathway: emergency-assessment}", "then: {pathway: emergency}",
      ("rules.yaml", "P-EMERGENCY-CES.then.pathway", "not in pathways.yaml")),
     ("valuesets/spinal.yaml", 'code: "23056005", display: Sciatica, tag: A',
