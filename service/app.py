@@ -1,60 +1,101 @@
-"""The Flask application factory: config, the pipeline (built once), routes, error handlers."""
+"""The Flask application factory: settings, the runtime (built once), routes, error handlers."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from service.errors import Issue, SpinefootError, UnsupportedMediaType
+from service.apidocs import docs
+from service.errors import Issue, NotReady, SpinefootError, UnsupportedMediaType
+from service.intake import Limits
 from service.knowledge import load_knowledge
 from service.metadata import capability_statement, operation_definition
+from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from service.metrics import Metrics
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.settings import Settings
 
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
-DEFAULTS: dict[str, Any] = {
-    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
-    "SPINEFOOT_KNOWLEDGE_DIR": None,  # None = the knowledge base shipped with the package
-}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+CORS_PATHS = (r"/fhir/*",)
 log = logging.getLogger("spinefoot")
 api = Blueprint("api", __name__)
 
 
-def create_app(config: dict[str, Any] | None = None,
-               now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
-    """Build the app; the knowledge base is loaded and compiled here, so a bad one fails fast."""
+@dataclass
+class Runtime:
+    """What one app holds for its whole life (in `app.extensions["spinefoot"]`)."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    metrics: Metrics = field(default_factory=Metrics)
+    pipeline: Pipeline | None = None  # None until the knowledge base is loaded and compiled
+
+
+def create_app(settings: Settings | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(UTC),
+               load: bool = True) -> Flask:
+    """Build the app. With `load` (the default) the knowledge base is loaded and compiled here,
+    so a bad one fails fast; without, `/readyz` answers 503 until `load_pipeline` has run."""
+    settings = settings or Settings()
     app = Flask(__name__)
-    app.config.update(DEFAULTS)
-    app.config.update(config or {})
-    kb = load_knowledge(app.config["SPINEFOOT_KNOWLEDGE_DIR"])
-    app.extensions["spinefoot"] = Pipeline(kb)
-    app.extensions["spinefoot.clock"] = now
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["spinefoot"] = Runtime(settings, now)
+    if load:
+        load_pipeline(app)
+    if settings.cors_origins:
+        CORS(app, resources={path: {"origins": list(settings.cors_origins)} for path in CORS_PATHS},
+             expose_headers=["X-Request-ID"])
     app.register_blueprint(api)
+    app.register_blueprint(docs)
     app.register_error_handler(SpinefootError, _spinefoot_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_start_request)
-    app.after_request(_log_request)
+    app.after_request(_finish_request)
     return app
 
 
+def load_pipeline(app: Flask) -> None:
+    runtime: Runtime = app.extensions["spinefoot"]
+    settings = runtime.settings
+    runtime.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
+                                Limits(settings.max_bundle_entries, settings.max_json_depth))
+
+
+def runtime() -> Runtime:
+    value: Runtime = current_app.extensions["spinefoot"]
+    return value
+
+
 def _pipeline() -> Pipeline:
-    pipeline: Pipeline = current_app.extensions["spinefoot"]
+    pipeline = runtime().pipeline
+    if pipeline is None:
+        raise NotReady.single("transient", "the knowledge base is still loading; retry shortly")
     return pipeline
 
 
 def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(resource, ensure_ascii=False), status=status, mimetype=FHIR_JSON)
+
+
+def json_response(document: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(document), status=status, mimetype="application/json")
 
 
 # ---------------------------------------------------------------- routes
@@ -64,15 +105,18 @@ def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
 def assess() -> Response:
     _require_fhir_json()
     assessment = _pipeline().assess_body(request.get_data(cache=False), request.args.get("asOf"),
-                                         current_app.extensions["spinefoot.clock"])
-    g.outcome = assessment.pathway
+                                         runtime().clock)
+    g.care_pathway = assessment.pathway
     g.entries = assessment.entry_count
+    runtime().metrics.record_assessment(assessment.pathway, assessment.rule_seconds,
+                                        assessment.fired)
     return fhir_response(assessment.resource)
 
 
 @api.get("/fhir/metadata")
 def metadata() -> Response:
-    return fhir_response(capability_statement(_pipeline().kb, _software_version()))
+    return fhir_response(capability_statement(_pipeline().kb, software_version(),
+                                              runtime().settings.base_url))
 
 
 @api.get("/fhir/OperationDefinition/assess")
@@ -82,14 +126,21 @@ def assess_definition() -> Response:
 
 @api.get("/healthz")
 def healthz() -> Response:
-    return Response(json.dumps({"status": "ok"}), mimetype="application/json")
+    return json_response({"status": "ok"})
 
 
 @api.get("/readyz")
 def readyz() -> Response:
-    kb = _pipeline().kb
-    return Response(json.dumps({"status": "ready", "knowledge": kb.id, "version": kb.version}),
-                    mimetype="application/json")
+    pipeline = runtime().pipeline
+    if pipeline is None:
+        return json_response({"status": "loading"}, 503)
+    return json_response({"status": "ready", "knowledge": pipeline.kb.id,
+                          "version": pipeline.kb.version})
+
+
+@api.get("/metrics")
+def metrics() -> Response:
+    return Response(runtime().metrics.exposition(), mimetype=METRICS_CONTENT_TYPE)
 
 
 def _require_fhir_json() -> None:
@@ -102,22 +153,26 @@ def _require_fhir_json() -> None:
             f"got {request.content_type or 'none'!r}")
 
 
-def _software_version() -> str:
+def software_version() -> str:
     try:
         return version("spinefoot")
     except PackageNotFoundError:
         return "unknown"
 
 
-# ---------------------------------------------------------------- errors and request log
+# ---------------------------------------------------------------- errors
 
 
 def _spinefoot_error(error: SpinefootError) -> Response:
-    if error.status >= 500:
-        log.error("request_id=%s internal error: %s", g.get("request_id"), error)
+    if error.status == 500:
+        log.error("internal error", extra={"request_id": g.get("request_id"),
+                                           "error_kind": type(error).__name__})
         return _generic_500()
-    g.outcome = f"error-{error.status}"
-    return fhir_response(operation_outcome(error.issues), error.status)
+    g.error_kind = _kebab(type(error).__name__)
+    response = fhir_response(operation_outcome(error.issues), error.status)
+    if isinstance(error, NotReady):
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 def _http_error(error: HTTPException) -> Response:
@@ -126,7 +181,7 @@ def _http_error(error: HTTPException) -> Response:
     text = {413: f"the body is larger than the limit of "
                  f"{current_app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
         status, error.description or error.name)
-    g.outcome = f"error-{status}"
+    g.error_kind = _kebab(error.name.replace(" ", ""))
     response = fhir_response(operation_outcome([Issue(code, text)]), status)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
@@ -134,26 +189,47 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unexpected_error(error: Exception) -> Response:
-    log.exception("request_id=%s unexpected error", g.get("request_id"))
+    """Where it happened, never the exception's message: that may quote the request."""
+    frames = traceback.extract_tb(error.__traceback__)[-3:]
+    log.error("unexpected error %s at %s", type(error).__name__,
+              " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)),
+              extra={"request_id": g.get("request_id"), "error_kind": "internal"})
     return _generic_500()
 
 
 def _generic_500() -> Response:
-    g.outcome = "error-500"
+    g.error_kind = "internal"
     return fhir_response(operation_outcome(
         [Issue("exception", "internal error; the request id is in the X-Request-ID header")]), 500)
 
 
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+# ---------------------------------------------------------------- request id, log line, metrics
+
+
 def _start_request() -> None:
-    g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    offered = request.headers.get("X-Request-ID", "")
+    g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
     g.started = time.perf_counter()
 
 
-def _log_request(response: Response) -> Response:
-    """Ids, sizes, timings and outcome codes only: never patient data."""
+def _finish_request(response: Response) -> Response:
+    """One line per request: ids, sizes, timings and outcome codes only, never patient data."""
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule else "unmatched"
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    log.info("request_id=%s method=%s path=%s status=%s bytes_in=%s entries=%s outcome=%s ms=%.1f",
-             g.get("request_id"), request.method, request.path, response.status_code,
-             request.content_length or 0, g.get("entries", "-"), g.get("outcome", "-"),
-             (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+    rt = runtime()
+    rt.metrics.record_request(route, request.method, response.status_code, seconds)
+    if g.get("error_kind"):
+        rt.metrics.errors.labels(g.error_kind).inc()
+    line = {"request_id": g.get("request_id"), "method": request.method, "path": route,
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+            "bytes_in": request.content_length or 0, "entries": g.get("entries"),
+            "care_pathway": g.get("care_pathway"),
+            "knowledge_version": rt.pipeline.kb.version if rt.pipeline else None,
+            "error_kind": g.get("error_kind")}
+    log.info("request", extra={k: v for k, v in line.items() if v is not None})
     return response

@@ -6,6 +6,7 @@
     ├── UnsupportedMediaType    415
     ├── PayloadTooLarge         413
     ├── Unprocessable           422  valid FHIR that cannot be assessed (two subjects)
+    ├── NotReady                503  the knowledge base is not loaded yet
     └── EngineFailure           500  the rule engine reported an inconsistency
 
 KnowledgeError is separate: it stops startup and never reaches a client.
@@ -56,6 +57,10 @@ class PayloadTooLarge(SpinefootError):
 
 class Unprocessable(SpinefootError):
     status = 422
+
+
+class NotReady(SpinefootError):
+    status = 503
 
 
 class EngineFailure(SpinefootError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from service import fhir
 from service.dates import parse_date, parse_instant
-from service.errors import InvalidRequest, InvalidResource, Unprocessable
+from service.errors import InvalidRequest, InvalidResource, PayloadTooLarge, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
                   "MedicationRequest")
@@ -25,6 +25,14 @@ _PROCEDURE_COUNTS = {"completed", "in-progress"}
 _MEDICATION_COUNTS = {"active", "completed", "intended"}
 _CONDITION_IGNORED = {"refuted", "entered-in-error"}
 _CONDITION_HISTORY = {"inactive", "resolved", "remission"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a request may cost: configurable (settings), checked before FHIR validation."""
+
+    max_entries: int = 10_000
+    max_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,8 @@ class PatientRecord:
 # ---------------------------------------------------------------- body -> bundle and asOf
 
 
-def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime]) -> AssessInput:
+def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime],
+              limits: Limits) -> AssessInput:
     """Decode and unwrap the request; `now` is consulted only when no asOf is given."""
     try:
         document = json.loads(body.decode("utf-8"))
@@ -65,6 +74,9 @@ def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime])
         raise InvalidRequest.single("too-costly", "the JSON body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidRequest.single("structure", f"the body is not valid JSON: {exc}") from None
+    if _nesting_exceeds(document, limits.max_depth):
+        raise InvalidRequest.single("too-costly", f"the JSON body is nested more than "
+                                                  f"{limits.max_depth} levels deep")
     if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle",
                                                                                   "Parameters"):
         raise InvalidRequest.single(
@@ -75,6 +87,25 @@ def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime])
         as_of_text = as_of_param or as_of_text
     as_of = _parse_as_of(as_of_text) if as_of_text is not None else now()
     return AssessInput(document, as_of)
+
+
+def _nesting_exceeds(document: Any, limit: int) -> bool:
+    """Iterative, so that it costs no stack however deep the document is."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_entry_count(bundle: dict[str, Any], limits: Limits) -> None:
+    entries = bundle.get("entry")
+    if isinstance(entries, list) and len(entries) > limits.max_entries:
+        raise PayloadTooLarge.single("too-costly", f"the Bundle has {len(entries)} entries; the "
+                                                   f"limit is {limits.max_entries}", "Bundle.entry")
 
 
 def _unwrap_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -41,7 +41,8 @@ def operation_definition() -> dict[str, Any]:
     }
 
 
-def capability_statement(kb: Knowledge, software_version: str) -> dict[str, Any]:
+def capability_statement(kb: Knowledge, software_version: str, base_url: str | None
+                         ) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -49,7 +50,8 @@ def capability_statement(kb: Knowledge, software_version: str) -> dict[str, Any]
         "kind": "instance",
         "software": {"name": "Spinefoot", "version": software_version},
         "implementation": {
-            "description": f"Spinefoot; knowledge base {kb.id} version {kb.version} ({kb.status})"},
+            "description": f"Spinefoot; knowledge base {kb.id} version {kb.version} ({kb.status})",
+            **({"url": f"{base_url}/fhir"} if base_url else {})},
         "fhirVersion": "4.0.1",
         "format": MEDIA_TYPES,
         "rest": [{

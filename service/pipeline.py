@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from service import fhir
 from service.errors import EngineFailure
 from service.facts import build_facts
-from service.intake import read_body, read_bundle
+from service.intake import Limits, check_entry_count, read_body, read_bundle
 from service.knowledge import Knowledge
 from service.reasoning import Reasoner
 from service.report import build_risk_assessment
@@ -21,26 +22,33 @@ class Assessment:
     resource: dict[str, Any]
     pathway: str
     entry_count: int
+    fired: tuple[str, ...]  # the rules behind the surviving conclusions, sorted
+    rule_seconds: float     # forward chaining alone, for the metrics
 
 
 class Pipeline:
     """Built once per process from a loaded knowledge base; stateless between calls."""
 
-    def __init__(self, kb: Knowledge) -> None:
+    def __init__(self, kb: Knowledge, limits: Limits | None = None) -> None:
         self.kb = kb
+        self.limits = limits or Limits()
         self.reasoner = Reasoner(kb)
 
     def assess_body(self, body: bytes, as_of: str | None,
                     now: Callable[[], datetime]) -> Assessment:
-        request = read_body(body, as_of, now)
+        request = read_body(body, as_of, now, self.limits)
         return self.assess_bundle(request.bundle, request.as_of)
 
     def assess_bundle(self, bundle: dict[str, Any], as_of: datetime) -> Assessment:
+        check_entry_count(bundle, self.limits)
         record = read_bundle(bundle)
         facts = build_facts(record, self.kb, as_of)
+        started = time.perf_counter()
         inference = self.reasoner.infer(facts)
+        rule_seconds = time.perf_counter() - started
         resource = build_risk_assessment(self.kb, record, facts, inference, as_of)
         problems = fhir.validate_resource(resource)
         if problems:  # our own output must always be valid R4: a bug, never the client's fault
             raise EngineFailure(problems)
-        return Assessment(resource, inference.pathway.code, record.entry_count)
+        return Assessment(resource, inference.pathway.code, record.entry_count,
+                          tuple(sorted(inference.fired)), rule_seconds)

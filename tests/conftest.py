@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.knowledge import Knowledge, load_knowledge
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -38,7 +39,7 @@ def kb() -> Knowledge:
 
 @pytest.fixture(scope="session")
 def app() -> Flask:
-    return create_app({"SPINEFOOT_KNOWLEDGE_DIR": KNOWLEDGE}, now=lambda: FIXED_NOW)
+    return create_app(Settings(knowledge_dir=KNOWLEDGE), now=lambda: FIXED_NOW)
 
 
 @pytest.fixture()

@@ -1,13 +1,8 @@
-"""`spinefoot assess` prints the same answer as the HTTP API; `spinefoot serve` runs gunicorn."""
+"""`spinefoot assess` prints the same answer as the HTTP API (serving is in test_server.py)."""
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -44,39 +39,3 @@ def test_broken_knowledge_exits_2(knowledge_copy: Path, capsys: pytest.CaptureFi
     (knowledge_copy / "rules.yaml").write_text("- id: X\n")
     assert main(["assess", str(SAMPLE_FILES[0]), "--knowledge-dir", str(knowledge_copy)]) == 2
     assert "rules.yaml" in capsys.readouterr().err
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def test_serve_runs_under_gunicorn_and_answers() -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        sample = SAMPLE_FILES[0]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/fhir/RiskAssessment/$assess?asOf=2026-03-01T09:00:00Z",
-            data=sample.read_bytes(), headers={"Content-Type": "application/fhir+json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.loads(response.read())
-        assert summary(body)["pathway"] == expected_for(sample)["pathway"]
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=20)[0].decode()
-    assert "gunicorn" in output.lower() or "Booting worker" in output

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from service.app import create_app
 from service.errors import KnowledgeError
 from service.knowledge import Knowledge, load_knowledge
+from service.settings import Settings
 from tests.conftest import REALWORLD
 
 
@@ -111,11 +113,9 @@ def test_a_missing_file_is_named(knowledge_copy: Path) -> None:
 
 
 def test_the_app_does_not_start_on_a_broken_knowledge_base(knowledge_copy: Path) -> None:
-    from service.app import create_app
-
     (knowledge_copy / "pathways.yaml").write_text("emergency-assessment: {}\n")
     with pytest.raises(KnowledgeError, match="pathways.yaml"):
-        create_app({"SPINEFOOT_KNOWLEDGE_DIR": knowledge_copy})
+        create_app(Settings(knowledge_dir=knowledge_copy))
 
 
 def test_reference_file_exists_for_provenance() -> None:

@@ -1,0 +1,68 @@
+"""Prometheus metrics with the official client, correct under several gunicorn worker processes.
+
+Under `spinefoot serve`, PROMETHEUS_MULTIPROC_DIR is set before this module is imported, so every
+worker writes its values to files there and `/metrics` sums them (the client's multiprocess mode).
+Without it (tests, `flask run`), each app counts in its own registry.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from service.settings import MULTIPROC_ENV
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_RULES_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class Metrics:
+    """One set of metrics per app; the names are the public interface for dashboards."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("spinefoot_http_requests", "HTTP requests answered",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("spinefoot_http_request_duration_seconds",
+                                 "Time from request to response", ["route", "method", "status"],
+                                 buckets=_LATENCY_BUCKETS, registry=r)
+        self.assessments = Counter("spinefoot_assessments", "Assessments answered, by care pathway",
+                                   ["pathway"], registry=r)
+        self.rule_evaluations = Histogram("spinefoot_rule_evaluation_duration_seconds",
+                                          "Forward-chaining runs (one per assessment) and their "
+                                          "duration", buckets=_RULES_BUCKETS, registry=r)
+        self.rules_fired = Counter("spinefoot_rules_fired", "Rule firings, by rule id", ["rule"],
+                                   registry=r)
+        self.errors = Counter("spinefoot_errors", "Error responses, by kind", ["kind"], registry=r)
+
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method, str(status)).observe(seconds)
+
+    def record_assessment(self, pathway: str, rule_seconds: float, fired: tuple[str, ...]) -> None:
+        self.assessments.labels(pathway).inc()
+        self.rule_evaluations.observe(rule_seconds)
+        for rule in fired:
+            self.rules_fired.labels(rule).inc()
+
+    def exposition(self) -> bytes:
+        """The text format; in multiprocess mode, the sum over all live and past workers."""
+        directory = os.environ.get(MULTIPROC_ENV)
+        if directory:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def prepare_multiprocess_directory(directory: str) -> None:
+    """Start from an empty directory: files left by a previous run would be summed in."""
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+

@@ -1,0 +1,55 @@
+"""The production server: gunicorn, the app built once in the master and forked into workers.
+
+Import this module only after `PROMETHEUS_MULTIPROC_DIR` is set (see `cli.serve`): the metrics
+client chooses between in-process and multiprocess storage when it is first imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.app import create_app
+from service.logs import logging_config
+from service.settings import Settings
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self._app, self._options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._app
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """Sync workers (gthread when threads > 1): the engine host is thread-less by design.
+
+    `timeout` restarts a worker stuck on one request; `graceful_timeout` is how long SIGTERM
+    waits for in-flight requests before the workers are killed.
+    """
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "timeout": settings.request_timeout,
+        "graceful_timeout": settings.request_timeout,
+        "preload_app": True,
+        "accesslog": None,
+        "logconfig_dict": logging_config(settings.log_level, settings.log_format),
+        "proc_name": "spinefoot",
+        "control_socket_disable": True,  # gunicornc is not used; the image has no writable home
+    }
+
+
+def run(settings: Settings) -> None:
+    """Build the app (loading the knowledge base: a bad one raises here) and serve until SIGTERM."""
+    app = create_app(settings)
+    _Server(app, gunicorn_options(settings)).run()

@@ -1,0 +1,153 @@
+"""Service settings: environment variables, overridden by `spinefoot serve` flags, validated once.
+
+Every setting is declared once below (name, environment variable, flag, help); the README's
+configuration table is generated from the same declaration, and a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+ENV_PREFIX = "SPINEFOOT_"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the metrics client's own variable, not a setting
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = field(default_factory=_cpu_count)
+    threads: int = 1
+    request_timeout: int = 30
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_bundle_entries: int = 10_000
+    max_json_depth: int = 64
+    log_level: str = "INFO"
+    log_format: str = "json"
+    knowledge_dir: Path | None = None  # None: the knowledge base shipped with the package
+    base_url: str | None = None
+    cors_origins: tuple[str, ...] = ()
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable and the flag."""
+
+
+class _Origins(fields.Field):  # type: ignore[type-arg]
+    """A comma-separated list (from the environment) or a list (from code) of web origins."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValidationError("must be a comma-separated list of origins")
+        origins = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc
+                                  or parts.path or parts.query or parts.fragment):
+                raise ValidationError(f"{origin!r} is not an origin like https://ehr.example.org "
+                                      f"(or *)")
+        return origins
+
+
+def _base_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValidationError("must be an absolute http(s) URL without query or fragment, "
+                              "like https://cds.example.org/spinefoot")
+
+
+def _directory(value: str) -> None:
+    if not Path(value).is_dir():
+        raise ValidationError(f"{value!r} is not a directory")
+
+
+def _doc(help_: str, default: str) -> dict[str, str]:
+    """What the README table and `serve --help` say about a setting."""
+    return {"help": help_, "default": default}
+
+
+class SettingsSchema(Schema):
+    """The declaration: order here is the order of the README table and of `serve --help`."""
+
+    host = fields.String(validate=validate.Length(min=1),
+                         metadata=_doc("interface to listen on", "`0.0.0.0`"))
+    port = fields.Integer(validate=validate.Range(1, 65535), metadata=_doc("TCP port", "`8080`"))
+    workers = fields.Integer(validate=validate.Range(1, 256), metadata=_doc(
+        "worker processes; the rule engine never releases the GIL, so processes, not threads, "
+        "add throughput", "CPU count"))
+    threads = fields.Integer(validate=validate.Range(1, 64), metadata=_doc(
+        "threads per worker (above 1: gunicorn `gthread` workers, for slow clients)", "`1`"))
+    request_timeout = fields.Integer(validate=validate.Range(1, 3600), metadata=_doc(
+        "seconds a request may take before its worker is restarted; also how long SIGTERM waits "
+        "for in-flight requests", "`30`"))
+    max_body_bytes = fields.Integer(validate=validate.Range(1024, 1 << 30), metadata=_doc(
+        "largest request body in bytes; larger gets 413", "`5242880` (5 MiB)"))
+    max_bundle_entries = fields.Integer(validate=validate.Range(1, 1_000_000), metadata=_doc(
+        "most entries in one Bundle; more gets 413", "`10000`"))
+    max_json_depth = fields.Integer(validate=validate.Range(8, 512), metadata=_doc(
+        "deepest JSON nesting accepted; deeper gets 400", "`64`"))
+    log_level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
+                              metadata=_doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"))
+    log_format = fields.String(validate=validate.OneOf(["json", "text"]), metadata=_doc(
+        "`json` (one object per line) or `text`", "`json`"))
+    knowledge_dir = fields.String(validate=_directory, metadata=_doc(
+        "a site's own knowledge directory, used instead of the shipped one "
+        "(see knowledge/README.md)", "the shipped one"))
+    base_url = fields.String(validate=_base_url, metadata=_doc(
+        "the public URL of the service as clients reach it (OpenAPI `servers`, "
+        "CapabilityStatement `implementation.url`)", "none"))
+    cors_origins = _Origins(metadata=_doc(
+        "comma-separated browser origins allowed to call the API (`*` for any)", "none (CORS off)"))
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> Settings:
+        if data.get("knowledge_dir") is not None:
+            data["knowledge_dir"] = Path(data["knowledge_dir"])
+        if data.get("base_url"):
+            data["base_url"] = data["base_url"].rstrip("/")
+        return Settings(**data)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = None) -> Settings:
+    """Environment first, then flags that were given; empty variables count as unset."""
+    raw: dict[str, Any] = {name: environ[env_name(name)] for name in SettingsSchema().fields
+                           if environ.get(env_name(name), "").strip()}
+    raw.update({k: v for k, v in (flags or {}).items() if v is not None})
+    if isinstance(raw.get("log_level"), str):
+        raw["log_level"] = raw["log_level"].upper()
+    try:
+        settings: Settings = SettingsSchema().load(raw)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(
+            f"{env_name(name)} ({flag_name(name)}) = {raw.get(name)!r}: {' '.join(map(str, msgs))}"
+            for name, msgs in sorted(exc.messages_dict.items()))) from None
+    return settings
+
+
+def settings_table() -> str:
+    """The README's configuration table (Markdown)."""
+    rows = ["| Environment variable | `serve` flag | Default | Meaning |", "|---|---|---|---|"]
+    for name, declared in SettingsSchema().fields.items():
+        rows.append(f"| `{env_name(name)}` | `{flag_name(name)}` | {declared.metadata['default']} "
+                    f"| {declared.metadata['help']} |")
+    return "\n".join(rows)

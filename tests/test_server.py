@@ -1,0 +1,155 @@
+"""The production server as deployed: gunicorn with several workers, started by `spinefoot serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> str:
+        """SIGTERM, then everything the server wrote to stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.communicate(timeout=30)[1].decode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})})
+    return Server(process, port)
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(server.url("/readyz"), timeout=2) as response:
+                assert response.status == 200
+                return
+        except OSError:
+            assert server.process.poll() is None, server.stop()
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+
+
+@contextmanager
+def running(*args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = start(*args, env=env)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def post_sample(server: Server, sample: Path) -> dict[str, object]:
+    request = urllib.request.Request(server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
+                                     data=sample.read_bytes(),
+                                     headers={"Content-Type": "application/fhir+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body: dict[str, object] = json.loads(response.read())
+        return body
+
+
+def test_serve_answers_and_logs_one_json_line_per_request() -> None:
+    server = start("--workers", "2")
+    try:
+        wait_ready(server)
+        sample = SAMPLE_FILES[0]
+        assert summary(post_sample(server, sample))["pathway"] == expected_for(sample)["pathway"]
+    finally:
+        log = server.stop()
+    lines = [json.loads(line) for line in log.splitlines()]  # every line is JSON, gunicorn's too
+    requests = [line for line in lines if line["message"] == "request"]
+    assert {(r["path"], r["status"]) for r in requests} >= {("/readyz", 200), (ASSESS, 200)}
+    assert any("gunicorn" in line["logger"] for line in lines)
+
+
+def test_metrics_are_summed_over_worker_processes(tmp_path: Path) -> None:
+    posts = 40
+    with running("--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as server:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: post_sample(server, SAMPLE_FILES[0]), range(posts)))
+        with urllib.request.urlopen(server.url("/metrics"), timeout=10) as response:
+            text = response.read().decode()
+    pids = {path.stem.rsplit("_", 1)[-1] for path in tmp_path.glob("counter_*.db")}
+    assert len(pids) == 2, "both workers should have answered some of the 40 requests"
+    total = sum(s.value for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "spinefoot_http_requests_total" and s.labels["route"] == ASSESS)
+    assert total == posts
+
+
+def test_sigterm_lets_an_in_flight_request_finish() -> None:
+    server = start("--workers", "1")
+    try:
+        wait_ready(server)
+        body = SAMPLE_FILES[0].read_bytes()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+            conn.sendall(f"POST {ASSESS}?asOf=2026-03-01T09:00:00Z HTTP/1.1\r\n"
+                         f"Host: localhost\r\nContent-Type: application/fhir+json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                         + body[:100])
+            time.sleep(0.5)  # the worker is now reading this request's body
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            conn.sendall(body[100:])
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b'"RiskAssessment"' in reply
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+
+
+def test_an_invalid_site_knowledge_directory_stops_the_start(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "manifest.yaml").write_text("id: site\n")
+    server = start(env={"SPINEFOOT_KNOWLEDGE_DIR": str(site)})
+    assert server.process.wait(timeout=60) == 2
+    error = server.stop()
+    assert "invalid knowledge base: manifest.yaml:" in error
+
+
+def test_the_cli_does_not_import_the_metrics_client_before_serve_configures_it() -> None:
+    """Its storage (per process or shared files) is fixed when it is first imported."""
+    probe = subprocess.run([sys.executable, "-c", "import sys, service.cli; "
+                            "print('prometheus_client' in sys.modules)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "False"
