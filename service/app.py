@@ -181,7 +181,7 @@ def _http_error(error: HTTPException) -> Response:
     text = {413: f"the body is larger than the limit of "
                  f"{current_app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
         status, error.description or error.name)
-    g.error_kind = _kebab(error.name.replace(" ", ""))
+    g.error_kind = "payload-too-large" if status == 413 else _kebab(error.name.replace(" ", ""))
     response = fhir_response(operation_outcome([Issue(code, text)]), status)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))

@@ -20,7 +20,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the metrics client's own variable,
 
 
 def _cpu_count() -> int:
-    return os.cpu_count() or 1
+    """The CPUs this process may run on (a container's cpuset), not all the host's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
