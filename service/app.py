@@ -9,7 +9,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -19,32 +18,24 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.apidocs import docs
-from service.errors import Issue, NotReady, SpinefootError, UnsupportedMediaType
+from service.cds_api import cds
+from service.cds_auth import KeySet, ReplayCache, TokenVerifier
+from service.errors import Issue, NotReady, SpinefootError, Unauthorized, UnsupportedMediaType
 from service.intake import Limits
 from service.knowledge import load_knowledge
 from service.metadata import capability_statement, operation_definition
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from service.metrics import Metrics
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.runtime import Runtime, runtime
 from service.settings import Settings
 
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-CORS_PATHS = (r"/fhir/*",)
+CORS_PATHS = (r"/fhir/*", r"/cds-services*")
 log = logging.getLogger("spinefoot")
 api = Blueprint("api", __name__)
-
-
-@dataclass
-class Runtime:
-    """What one app holds for its whole life (in `app.extensions["spinefoot"]`)."""
-
-    settings: Settings
-    clock: Callable[[], datetime]
-    metrics: Metrics = field(default_factory=Metrics)
-    pipeline: Pipeline | None = None  # None until the knowledge base is loaded and compiled
 
 
 def create_app(settings: Settings | None = None,
@@ -55,7 +46,7 @@ def create_app(settings: Settings | None = None,
     settings = settings or Settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["spinefoot"] = Runtime(settings, now)
+    app.extensions["spinefoot"] = Runtime(settings, now, cds_verifier=_cds_verifier(settings, now))
     if load:
         load_pipeline(app)
     if settings.cors_origins:
@@ -63,6 +54,7 @@ def create_app(settings: Settings | None = None,
              expose_headers=["X-Request-ID"])
     app.register_blueprint(api)
     app.register_blueprint(docs)
+    app.register_blueprint(cds)
     app.register_error_handler(SpinefootError, _spinefoot_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -71,23 +63,18 @@ def create_app(settings: Settings | None = None,
     return app
 
 
+def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerifier | None:
+    if not settings.cds_jwt or not settings.cds_jwks:
+        return None
+    return TokenVerifier(settings.cds_jwt_issuers, KeySet(settings.cds_jwks),
+                         ReplayCache(settings.cds_replay_db), now)
+
+
 def load_pipeline(app: Flask) -> None:
-    runtime: Runtime = app.extensions["spinefoot"]
-    settings = runtime.settings
-    runtime.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
+    rt: Runtime = app.extensions["spinefoot"]
+    settings = rt.settings
+    rt.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
                                 Limits(settings.max_bundle_entries, settings.max_json_depth))
-
-
-def runtime() -> Runtime:
-    value: Runtime = current_app.extensions["spinefoot"]
-    return value
-
-
-def _pipeline() -> Pipeline:
-    pipeline = runtime().pipeline
-    if pipeline is None:
-        raise NotReady.single("transient", "the knowledge base is still loading; retry shortly")
-    return pipeline
 
 
 def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
@@ -104,18 +91,18 @@ def json_response(document: dict[str, Any], status: int = 200) -> Response:
 @api.post("/fhir/RiskAssessment/$assess")
 def assess() -> Response:
     _require_fhir_json()
-    assessment = _pipeline().assess_body(request.get_data(cache=False), request.args.get("asOf"),
-                                         runtime().clock)
+    rt = runtime()
+    assessment = rt.ready_pipeline().assess_body(request.get_data(cache=False),
+                                                 request.args.get("asOf"), rt.clock)
     g.care_pathway = assessment.pathway
     g.entries = assessment.entry_count
-    runtime().metrics.record_assessment(assessment.pathway, assessment.rule_seconds,
-                                        assessment.fired)
+    rt.metrics.record_assessment(assessment.pathway, assessment.rule_seconds, assessment.fired)
     return fhir_response(assessment.resource)
 
 
 @api.get("/fhir/metadata")
 def metadata() -> Response:
-    return fhir_response(capability_statement(_pipeline().kb, software_version(),
+    return fhir_response(capability_statement(runtime().ready_pipeline().kb, software_version(),
                                               runtime().settings.base_url))
 
 
@@ -172,6 +159,8 @@ def _spinefoot_error(error: SpinefootError) -> Response:
     response = fhir_response(operation_outcome(error.issues), error.status)
     if isinstance(error, NotReady):
         response.headers["Retry-After"] = "5"
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 

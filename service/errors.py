@@ -3,6 +3,8 @@
     SpinefootError
     ├── InvalidRequest          400  not JSON, not UTF-8, not a Bundle/Parameters, bad asOf
     │   └── InvalidResource     400  FHIR-invalid (one issue per error, with expression)
+    ├── Unauthorized            401  CDS Hooks JWT missing or not acceptable (no detail given)
+    ├── PreconditionFailed      412  CDS Hooks: the data needed could not be obtained
     ├── UnsupportedMediaType    415
     ├── PayloadTooLarge         413
     ├── Unprocessable           422  valid FHIR that cannot be assessed (two subjects)
@@ -45,6 +47,14 @@ class InvalidRequest(SpinefootError):
 
 class InvalidResource(InvalidRequest):
     status = 400
+
+
+class Unauthorized(SpinefootError):
+    status = 401
+
+
+class PreconditionFailed(SpinefootError):
+    status = 412
 
 
 class UnsupportedMediaType(SpinefootError):

@@ -66,6 +66,21 @@ class PatientRecord:
 def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime],
               limits: Limits) -> AssessInput:
     """Decode and unwrap the request; `now` is consulted only when no asOf is given."""
+    document = parse_json(body, limits)
+    if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle",
+                                                                                  "Parameters"):
+        raise InvalidRequest.single(
+            "structure", "the body must be a FHIR Bundle or a Parameters resource", "resourceType")
+    as_of_text = as_of_query
+    if document["resourceType"] == "Parameters":
+        document, as_of_param = _unwrap_parameters(document)
+        as_of_text = as_of_param or as_of_text
+    as_of = _parse_as_of(as_of_text) if as_of_text is not None else now()
+    return AssessInput(document, as_of)
+
+
+def parse_json(body: bytes, limits: Limits) -> Any:
+    """UTF-8 JSON within the nesting limit, or 400."""
     try:
         document = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -77,16 +92,7 @@ def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime],
     if _nesting_exceeds(document, limits.max_depth):
         raise InvalidRequest.single("too-costly", f"the JSON body is nested more than "
                                                   f"{limits.max_depth} levels deep")
-    if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle",
-                                                                                  "Parameters"):
-        raise InvalidRequest.single(
-            "structure", "the body must be a FHIR Bundle or a Parameters resource", "resourceType")
-    as_of_text = as_of_query
-    if document["resourceType"] == "Parameters":
-        document, as_of_param = _unwrap_parameters(document)
-        as_of_text = as_of_param or as_of_text
-    as_of = _parse_as_of(as_of_text) if as_of_text is not None else now()
-    return AssessInput(document, as_of)
+    return document
 
 
 def _nesting_exceeds(document: Any, limit: int) -> bool:

@@ -126,6 +126,7 @@ class PathwayDef:
     safety_net: str
     sources: tuple[str, ...]
     rank: int
+    card: str  # CDS Hooks card indicator, or "none" for no card
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,7 @@ class ConclusionSchema(_Strict):
 
 
 class PathwaySchema(_Strict):
+    card = fields.String(required=True, validate=validate.OneOf(["critical", "warning", "info", "none"]))
     display = fields.String(required=True)
     mitigation = fields.String(required=True)
     safety_net = fields.String(required=True)
@@ -661,7 +663,7 @@ def _load_pathways(root: Path, source_ids: set[str]) -> dict[str, PathwayDef]:
         _check_sources(file, f"{code}.sources", loaded["sources"], source_ids)
         result[code] = PathwayDef(code, loaded["display"], " ".join(loaded["mitigation"].split()),
                                   " ".join(loaded["safety_net"].split()),
-                                  tuple(loaded["sources"]), rank)
+                                  tuple(loaded["sources"]), rank, loaded["card"])
     return result
 
 

@@ -38,6 +38,8 @@ class Metrics:
         self.rules_fired = Counter("spinefoot_rules_fired", "Rule firings, by rule id", ["rule"],
                                    registry=r)
         self.errors = Counter("spinefoot_errors", "Error responses, by kind", ["kind"], registry=r)
+        self.cds_feedback = Counter("spinefoot_cds_feedback", "CDS Hooks card feedback, by outcome",
+                                    ["service", "outcome"], registry=r)
 
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

@@ -7,13 +7,13 @@ configuration table is generated from the same declaration, and a test keeps the
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 ENV_PREFIX = "SPINEFOOT_"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the metrics client's own variable, not a setting
@@ -39,34 +39,55 @@ class Settings:
     knowledge_dir: Path | None = None  # None: the knowledge base shipped with the package
     base_url: str | None = None
     cors_origins: tuple[str, ...] = ()
+    cds_fhir_servers: tuple[str, ...] = ()
+    cds_fetch_timeout: float = 5.0
+    cds_fetch_max_pages: int = 20
+    cds_jwt: bool = False
+    cds_jwt_issuers: tuple[str, ...] = ()
+    cds_jwks: str | None = None
+    cds_replay_db: Path = Path("/tmp/spinefoot-cds-jti.sqlite3")
 
 
 class SettingsError(Exception):
     """A setting has a bad value; the message names the variable and the flag."""
 
 
-class _Origins(fields.Field):  # type: ignore[type-arg]
-    """A comma-separated list (from the environment) or a list (from code) of web origins."""
+class _CommaList(fields.Field):  # type: ignore[type-arg]
+    """A comma-separated list (from the environment) or a list (from code)."""
+
+    def __init__(self, check: Callable[[str], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = check
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
-            raise ValidationError("must be a comma-separated list of origins")
-        origins = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
-        for origin in origins:
-            parts = urlsplit(origin)
-            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc
-                                  or parts.path or parts.query or parts.fragment):
-                raise ValidationError(f"{origin!r} is not an origin like https://ehr.example.org "
-                                      f"(or *)")
-        return origins
+            raise ValidationError("must be a comma-separated list")
+        values = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+        for item in values:
+            if self._check:
+                self._check(item)
+        return values
 
 
-def _base_url(value: str) -> None:
+def _origin(value: str) -> None:
+    parts = urlsplit(value)
+    if value != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path
+                         or parts.query or parts.fragment):
+        raise ValidationError(f"{value!r} is not an origin like https://ehr.example.org (or *)")
+
+
+def _http_url(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValidationError("must be an absolute http(s) URL without query or fragment, "
-                              "like https://cds.example.org/spinefoot")
+        raise ValidationError(f"{value!r} is not an absolute http(s) URL without query or fragment")
+
+
+def _jwks_source(value: str) -> None:
+    if value.startswith(("http://", "https://")):
+        _http_url(value)
+    elif not Path(value).is_file():
+        raise ValidationError(f"{value!r} is neither an http(s) URL nor a file")
 
 
 def _directory(value: str) -> None:
@@ -106,16 +127,41 @@ class SettingsSchema(Schema):
     knowledge_dir = fields.String(validate=_directory, metadata=_doc(
         "a site's own knowledge directory, used instead of the shipped one "
         "(see knowledge/README.md)", "the shipped one"))
-    base_url = fields.String(validate=_base_url, metadata=_doc(
+    base_url = fields.String(validate=_http_url, metadata=_doc(
         "the public URL of the service as clients reach it (OpenAPI `servers`, "
         "CapabilityStatement `implementation.url`)", "none"))
-    cors_origins = _Origins(metadata=_doc(
+    cors_origins = _CommaList(_origin, metadata=_doc(
         "comma-separated browser origins allowed to call the API (`*` for any)", "none (CORS off)"))
+    cds_fhir_servers = _CommaList(_http_url, metadata=_doc(
+        "comma-separated FHIR base URLs that CDS Hooks calls may ask the service to fetch from "
+        "(`fhirServer` must start with one); others get 412", "none (prefetch only)"))
+    cds_fetch_timeout = fields.Float(validate=validate.Range(0.1, 60), metadata=_doc(
+        "seconds allowed for each request to a `fhirServer`", "`5`"))
+    cds_fetch_max_pages = fields.Integer(validate=validate.Range(1, 1000), metadata=_doc(
+        "most search result pages followed per query (`link` `next`); more gets 412", "`20`"))
+    cds_jwt = fields.Boolean(metadata=_doc(
+        "require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`"))
+    cds_jwt_issuers = _CommaList(metadata=_doc(
+        "comma-separated `iss` values accepted (required with `SPINEFOOT_CDS_JWT`)", "none"))
+    cds_jwks = fields.String(validate=_jwks_source, metadata=_doc(
+        "the issuers' public keys: a JWKS file or an http(s) URL (required with "
+        "`SPINEFOOT_CDS_JWT`)", "none"))
+    cds_replay_db = fields.String(validate=validate.Length(min=1), metadata=_doc(
+        "SQLite file where used `jti`s are kept, shared by the worker processes",
+        "`/tmp/spinefoot-cds-jti.sqlite3`"))
+
+    @validates_schema
+    def _jwt_needs(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("cds_jwt"):
+            for name in ("cds_jwt_issuers", "cds_jwks", "base_url"):
+                if not data.get(name):
+                    raise ValidationError("is required when SPINEFOOT_CDS_JWT is true", name)
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> Settings:
-        if data.get("knowledge_dir") is not None:
-            data["knowledge_dir"] = Path(data["knowledge_dir"])
+        for name in ("knowledge_dir", "cds_replay_db"):
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
         if data.get("base_url"):
             data["base_url"] = data["base_url"].rstrip("/")
         return Settings(**data)

@@ -78,7 +78,7 @@ BREAKAGES = [
      ("parameters.yaml", "ces_acute_max_days.value", "Not a valid number")),
     ("neuroanatomy.yaml", "sensory_sites: [medial_ankle]", "sensory_sites: [knee_reflex]",
      ("neuroanatomy.yaml", "roots.L4.sensory_sites", "not a site concept")),
-    ("manifest.yaml", "version: 1.0.0", "version: one",
+    ("manifest.yaml", "version: 1.1.0", "version: one",
      ("manifest.yaml", "version", "semver")),
     ("gaps.yaml", "missing: [bladder_dysfunction]", "missing: [bladder]",
      ("gaps.yaml", "GAP-CES-BLADDER.missing", "unknown name 'bladder'")),

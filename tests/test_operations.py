@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ def test_one_json_line_per_request_with_its_fields(fresh_app: Flask, log_lines: 
     assert line["request_id"] == response.headers["X-Request-ID"]
     assert (line["method"], line["path"], line["status"]) == ("POST", ASSESS, 200)
     assert line["entries"] == 4 and line["care_pathway"] == "emergency-assessment"
-    assert line["knowledge_version"] == "1.0.0" and line["duration_ms"] > 0
+    assert line["knowledge_version"] == "1.1.0" and line["duration_ms"] > 0
     assert line["level"] == "INFO" and line["time"]
 
 
@@ -202,7 +203,8 @@ def test_openapi_document_is_valid_and_covers_every_route(app: Flask, client: Fl
     assert document["openapi"].startswith("3.1")
     documented = {(path, method.upper()) for path, item in document["paths"].items()
                   for method in item}
-    served = {(rule.rule.replace("<path:name>", "{name}"), method)
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{service_id}", "{id}"),
+               method)
               for rule in app.url_map.iter_rules() if rule.endpoint != "static"
               for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
     assert served - documented <= {("/docs/assets/{name}", "GET")}  # the page's own files
@@ -239,7 +241,7 @@ def test_not_ready_until_the_knowledge_base_is_loaded() -> None:
     load_pipeline(app)
     assert client.get("/readyz").get_json() == {"status": "ready",
                                                 "knowledge": "spinefoot-back-foot",
-                                                "version": "1.0.0"}
+                                                "version": "1.1.0"}
     assert post_bundle(client, sample()).status_code == 200
 
 

@@ -1,0 +1,137 @@
+"""CDS Hooks 2.0 client authentication: a signed JWT in `Authorization: Bearer`.
+
+Accepted only when: the algorithm is RS384 or ES384 (never `none`, never HMAC); the key is the
+configured JWKS's key with the token's `kid` (the JWKS is cached, and re-read once on an unknown
+`kid`, at most every 10 s); the signature verifies; `iss` is allowed; `aud` is this endpoint's
+URL; `iat` and `exp` are present, `iat` not in the future, `exp` not past, and the token lives
+at most 5 minutes (the specification's limit); `jti` was never seen before. Used `jti`s are kept
+in SQLite until they expire, so a token replayed to another worker process is refused too.
+
+Every refusal is the same `Unauthorized`; the reason goes to the log as a short code, never the
+token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKSet
+
+from service.errors import Unauthorized
+
+ALGORITHMS = ("RS384", "ES384")
+_KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}
+MAX_LIFETIME = 300  # seconds between iat and exp
+LEEWAY = 30         # seconds of clock skew tolerated
+REFRESH_INTERVAL = 10.0  # seconds between re-reads of the JWKS on unknown kids
+log = logging.getLogger("spinefoot")
+
+
+class KeySet:
+    """The issuers' public keys from a JWKS file or URL, cached; re-read on an unknown kid."""
+
+    def __init__(self, source: str, timeout: float = 5.0) -> None:
+        self._source, self._timeout = source, timeout
+        self._keys: dict[str, PyJWK] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def key(self, kid: str) -> PyJWK | None:
+        with self._lock:
+            if kid not in self._keys and time.monotonic() - self._loaded_at >= REFRESH_INTERVAL:
+                self._reload()
+            return self._keys.get(kid)
+
+    def _reload(self) -> None:
+        self._loaded_at = time.monotonic()
+        try:
+            if self._source.startswith(("http://", "https://")):
+                with urllib.request.urlopen(self._source, timeout=self._timeout) as response:
+                    document = json.loads(response.read())
+            else:
+                document = json.loads(Path(self._source).read_text())
+            keys = PyJWKSet.from_dict(document).keys
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            log.warning("JWKS could not be read: %s", type(exc).__name__)
+            return  # keep the keys we had
+        self._keys = {key.key_id: key for key in keys if key.key_id}
+
+
+class ReplayCache:
+    """`jti`s seen, shared by all worker processes through one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS jti (id TEXT PRIMARY KEY, exp INTEGER NOT NULL)")
+            db.execute("CREATE INDEX IF NOT EXISTS jti_exp ON jti (exp)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
+
+    def first_use(self, jti: str, exp: int, now: int) -> bool:
+        db = self._connect()
+        try:
+            db.execute("DELETE FROM jti WHERE exp < ?", (now - LEEWAY,))
+            db.execute("INSERT INTO jti (id, exp) VALUES (?, ?)", (jti, exp))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+        finally:
+            db.close()
+
+
+class TokenVerifier:
+    def __init__(self, issuers: tuple[str, ...], keys: KeySet, replay: ReplayCache,
+                 clock: Callable[[], datetime]) -> None:
+        self._issuers, self._keys, self._replay, self._clock = issuers, keys, replay, clock
+
+    def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
+        """The token's claims, or Unauthorized."""
+        try:
+            return self._claims(authorization, audience)
+        except (jwt.PyJWTError, _Refused, TypeError, ValueError) as exc:  # a malformed key too
+            log.info("CDS Hooks JWT refused: %s", exc if isinstance(exc, _Refused)
+                     else type(exc).__name__)
+            raise Unauthorized.single("login", "authentication failed") from None
+
+    def _claims(self, authorization: str | None, audience: str) -> dict[str, Any]:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _Refused("no bearer token")
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise _Refused("algorithm not allowed")
+        key = self._keys.key(str(header.get("kid") or ""))
+        if key is None:
+            raise _Refused("unknown kid")
+        if key.key_type != _KEY_TYPES[header["alg"]]:
+            raise _Refused("key type does not match the algorithm")
+        claims: dict[str, Any] = jwt.decode(
+            token, key.key, algorithms=[header["alg"]], audience=audience,
+            issuer=list(self._issuers),
+            options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_exp": False,
+                     "verify_iat": False, "verify_nbf": False})
+        now = int(self._clock().timestamp())
+        issued, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise _Refused("iat or exp not a number")
+        if issued > now + LEEWAY or expires < now - LEEWAY or expires - issued > MAX_LIFETIME:
+            raise _Refused("outside its lifetime")
+        if not self._replay.first_use(str(claims["jti"]), int(expires), now):
+            raise _Refused("jti replayed")
+        return claims
+
+
+class _Refused(Exception):
+    """A reason for the log (never for the client)."""

@@ -1,0 +1,34 @@
+"""What one app holds for its whole life, in `app.extensions["spinefoot"]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+
+from service.cds_auth import TokenVerifier
+from service.errors import NotReady
+from service.metrics import Metrics
+from service.pipeline import Pipeline
+from service.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Callable[[], datetime]
+    metrics: Metrics = field(default_factory=Metrics)
+    pipeline: Pipeline | None = None  # None until the knowledge base is loaded and compiled
+    cds_verifier: TokenVerifier | None = None  # None: CDS Hooks JWTs not required
+
+    def ready_pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise NotReady.single("transient", "the knowledge base is still loading; retry shortly")
+        return self.pipeline
+
+
+def runtime() -> Runtime:
+    value: Runtime = current_app.extensions["spinefoot"]
+    return value
