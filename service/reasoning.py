@@ -26,6 +26,8 @@ from service.knowledge import (
     Rule,
 )
 
+Derivation = tuple[str, tuple[str, ...]]  # (rule id, ids of the facts it matched)
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -66,57 +68,76 @@ class Reasoner:
             {rule.id: _derive_action(rule) for rule in kb.rules}, INPUT_FACTS + DERIVED_FACTS)
 
     def infer(self, facts: FactSet) -> Inference:
-        inputs = {f"F{i}": fact for i, fact in enumerate(facts.facts, 1)}
-        engine_facts = [{"t": fact.kind, "id": fid, **dict(fact.attrs)}
-                        for fid, fact in inputs.items()]
-        derived = {f["id"]: f for f in self.engine.run(engine_facts) if f["t"] in DERIVED_FACTS}
-        alive = self._surviving(derived)
-        conclusions = self._conclusions(alive, derived, inputs)
-        pathway, why = self._pathway(alive, derived, inputs)
+        """Identical input facts (the same finding recorded twice) enter the engine once, and
+        each derived fact once however many ways it is derived: the engine's work is bounded by
+        what is distinct, not by the size of the record."""
+        groups: dict[tuple[str, Any], list[InputFact]] = {}
+        for fact in facts.facts:
+            groups.setdefault((fact.kind, fact.attrs), []).append(fact)
+        inputs = {f"F{i}": members for i, members in enumerate(groups.values(), 1)}
+        engine_facts = [{"t": kind, "id": fid, **dict(attrs)}
+                        for fid, (kind, attrs) in zip(inputs, groups, strict=True)]
+        result, records = self.engine.run(engine_facts)
+        derived = {f["id"]: f for f in result if f["t"] in DERIVED_FACTS}
+        ways: dict[str, set[Derivation]] = {fid: set() for fid in derived}
+        for fid, derivation in records:
+            ways[fid].add(derivation)
+        live = self._surviving(derived, ways)
+        alive = {fid: derived[fid] for fid in live}
+        conclusions = self._conclusions(alive, live, inputs)
+        pathway, why = self._pathway(alive, live, inputs)
         present = {f["name"] for f in alive.values()} | {
-            str(f.get("concept")) for f in inputs.values()
+            str(f.get("concept")) for members in inputs.values() for f in members
             if f.kind == "finding" and f.get("status") == "active"}
         return Inference(conclusions, pathway, why, frozenset(present),
-                         frozenset(f["rule"] for f in alive.values()))
+                         frozenset(rule for found in live.values() for rule, _ in found))
 
-    # -- withdrawal (`unless`) in dependency order
+    # -- withdrawal (`unless`)
 
-    def _surviving(self, derived: Mapping[str, Fact]) -> dict[str, Fact]:
+    def _surviving(self, derived: Mapping[str, Fact], ways: Mapping[str, set[Derivation]]
+                   ) -> dict[str, set[Derivation]]:
+        """The derivations that survive, by fact: a derivation survives when its rule's `unless`
+        names no evidence present and every derived parent has a surviving derivation (the least
+        fixpoint, so a fact cannot keep itself alive through a cycle)."""
         present = {f["name"] for f in derived.values() if f["t"] == "evidence"}
-        decided: dict[str, bool] = {}
-
-        def is_withdrawn(fid: str) -> bool:
-            fact = derived.get(fid)
-            if fact is None:  # an input fact
-                return False
-            if fid not in decided:
-                decided[fid] = any(
-                    name in present for name in self._rules[fact["rule"]].unless) or any(
-                    is_withdrawn(parent) for parent in fact["parents"])
-            return decided[fid]
-
-        return {fid: fact for fid, fact in derived.items() if not is_withdrawn(fid)}
+        allowed = {fid: {d for d in found
+                         if not any(name in present for name in self._rules[d[0]].unless)}
+                   for fid, found in ways.items()}
+        live: dict[str, set[Derivation]] = {}
+        changed = True
+        while changed:
+            changed = False
+            for fid, found in allowed.items():
+                ok = {d for d in found if all(p in live or p not in derived for p in d[1])}
+                if ok != live.get(fid, set()) and ok:
+                    live[fid] = ok
+                    changed = True
+        return live
 
     # -- provenance
 
-    def _provenance(self, fact_ids: list[str], derived: Mapping[str, Fact],
-                    inputs: Mapping[str, InputFact]) -> Provenance:
+    def _provenance(self, fact_ids: list[str], live: Mapping[str, set[Derivation]],
+                    inputs: Mapping[str, list[InputFact]]) -> Provenance:
         rules: set[str] = set()
         leaves: set[str] = set()
+        seen: set[str] = set()
         stack = list(fact_ids)
         while stack:
             fid = stack.pop()
+            if fid in seen:
+                continue
+            seen.add(fid)
             if fid in inputs:
                 leaves.add(fid)
-            elif fid in derived:
-                rules.add(derived[fid]["rule"])
-                stack.extend(derived[fid]["parents"])
+            for rule, parents in live.get(fid, ()):
+                rules.add(rule)
+                stack.extend(parents)
         return Provenance(
             tuple(sorted(rules, key=self._order.__getitem__)),
-            tuple(inputs[fid] for fid in sorted(leaves, key=lambda x: int(x[1:]))))
+            tuple(fact for fid in sorted(leaves, key=lambda x: int(x[1:])) for fact in inputs[fid]))
 
-    def _conclusions(self, alive: Mapping[str, Fact], derived: Mapping[str, Fact],
-                     inputs: Mapping[str, InputFact]) -> tuple[Conclusion, ...]:
+    def _conclusions(self, alive: Mapping[str, Fact], live: Mapping[str, set[Derivation]],
+                     inputs: Mapping[str, list[InputFact]]) -> tuple[Conclusion, ...]:
         groups: dict[tuple[str, str | None], list[Fact]] = {}
         for fact in alive.values():
             if fact["t"] == "conclusion":
@@ -126,8 +147,8 @@ class Reasoner:
         results = []
         for (name, root), group in groups.items():
             definition = self.kb.conclusions[name]
-            risk = max((self._rules[f["rule"]].then.risk or "low" for f in group),
-                       key=RISKS.index)
+            risk = max((self._rules[rule].then.risk or "low"
+                        for f in group for rule, _ in live[f["id"]]), key=RISKS.index)
             kinds = {f.get("kind") for f in group if f.get("kind")}
             if definition.per_root and len(kinds) >= self.kb.parameter(
                     "radiculopathy_high_risk_min_kinds"):
@@ -136,33 +157,33 @@ class Reasoner:
             if len(sides) > 1:
                 sides = [s for s in sides if s != "unspecified"]
             results.append(Conclusion(definition, root, tuple(sides), risk,
-                                      self._provenance([f["id"] for f in group], derived, inputs)))
+                                      self._provenance([f["id"] for f in group], live, inputs)))
         return tuple(sorted(results, key=lambda c: (c.definition.rank, c.root or "")))
 
-    def _pathway(self, alive: Mapping[str, Fact], derived: Mapping[str, Fact],
-                 inputs: Mapping[str, InputFact]) -> tuple[PathwayDef, Provenance | None]:
+    def _pathway(self, alive: Mapping[str, Fact], live: Mapping[str, set[Derivation]],
+                 inputs: Mapping[str, list[InputFact]]) -> tuple[PathwayDef, Provenance | None]:
         candidates = [f for f in alive.values() if f["t"] == "pathway"]
         if not candidates:
             return self.kb.pathways["insufficient-information"], None
         best = min((self.kb.pathways[f["name"]] for f in candidates), key=lambda p: p.rank)
         chosen = [f["id"] for f in candidates if f["name"] == best.code]
-        return best, self._provenance(chosen, derived, inputs)
+        return best, self._provenance(chosen, live, inputs)
 
 
 def _derive_action(rule: Rule) -> Any:
+    """The derived fact's id is a digest of its content, so one conclusion reached several ways
+    is one fact; each way is recorded as (fact id, (rule id, parent ids))."""
     then = rule.then
 
-    def derive(matched: Mapping[str, Fact]) -> Fact:
+    def derive(matched: Mapping[str, Fact]) -> tuple[Fact, tuple[str, Derivation]]:
         parents = [matched[f"c{i}"] for i in range(len(rule.when))]
-        parent_ids = [str(p["id"]) for p in parents]
         fact: Fact = {"t": then.fact, "name": then.name, **dict(then.set)}
         for field, index in then.copy:
             value = parents[index].get(field)
             if value is not None:
                 fact[field] = value
-        key = f"{rule.id}|{'|'.join(parent_ids)}"
-        fact.update(id="D" + hashlib.sha256(key.encode()).hexdigest()[:16], rule=rule.id,
-                    parents=parent_ids)
-        return fact
+        content = json.dumps(fact, sort_keys=True)
+        fact["id"] = "D" + hashlib.sha256(content.encode()).hexdigest()[:16]
+        return fact, (fact["id"], (rule.id, tuple(str(p["id"]) for p in parents)))
 
     return derive

@@ -33,8 +33,8 @@ def test_join_with_alternatives_matches_only_equal_fields() -> None:
 
 def test_run_returns_inputs_and_leaves_no_session_behind() -> None:
     engine, hits = _pairs_engine("test-clean", ("b", [("kind", ["z"])], [("root", 0)]))
-    first = engine.run([{"t": "a", "id": "a1", "root": "S1"}, *B_FACTS])
-    second = engine.run([{"t": "a", "id": "a1", "root": "L4"}])
+    first, _ = engine.run([{"t": "a", "id": "a1", "root": "S1"}, *B_FACTS])
+    second, _ = engine.run([{"t": "a", "id": "a1", "root": "L4"}])
     assert len(first) == 1 + len(B_FACTS) and len(second) == 1
     assert hits == [("a1", "b8")]  # the second run saw none of the first run's facts
 
@@ -50,8 +50,8 @@ def test_an_exception_inside_an_action_is_raised_not_swallowed() -> None:
 
 
 def test_derived_facts_chain_to_another_rule() -> None:
-    def derive(matched: Mapping[str, Fact]) -> Fact:
-        return {"t": "d", "id": "d1", "from": matched["c0"]["id"]}
+    def derive(matched: Mapping[str, Fact]) -> tuple[Fact, str]:
+        return {"t": "d", "id": "d1", "from": matched["c0"]["id"]}, f"d1<-{matched['c0']['id']}"
 
     seen: list[str] = []
 
@@ -60,5 +60,20 @@ def test_derived_facts_chain_to_another_rule() -> None:
 
     rules = {"derive": compile_rule([("a", [], [])]), "consume": compile_rule([("d", [], [])])}
     engine = RuleEngine("test-chain", rules, {"derive": derive, "consume": consume}, ("a", "d"))
-    result = engine.run([{"t": "a", "id": "a1"}])
+    result, records = engine.run([{"t": "a", "id": "a1"}])
     assert seen == ["a1"] and {f["t"] for f in result} == {"a", "d"}
+    assert records == ["d1<-a1"]
+
+
+def test_a_fact_derived_twice_is_asserted_once_with_both_records() -> None:
+    def derive(matched: Mapping[str, Fact]) -> tuple[Fact, str]:
+        return {"t": "d", "id": "same", "name": "x"}, matched["c0"]["id"]
+
+    seen: list[str] = []
+    rules = {"derive": compile_rule([("a", [], [])]), "consume": compile_rule([("d", [], [])])}
+    engine = RuleEngine("test-twice", rules,
+                        {"derive": derive, "consume": lambda m: seen.append(m["c0"]["id"])},
+                        ("a", "d"))
+    result, records = engine.run([{"t": "a", "id": "a1"}, {"t": "a", "id": "a2"}])
+    assert sorted(records) == ["a1", "a2"]
+    assert seen == ["same"] and [f["id"] for f in result if f["t"] == "d"] == ["same"]
