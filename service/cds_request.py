@@ -174,12 +174,14 @@ def _entries_of(value: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _distinct(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same resource may come from two keys (or pages): keep its first copy."""
-    seen: set[tuple[Any, Any]] = set()
+    seen: set[str] = set()
     result = []
     for entry in entries:
-        key = (entry["resource"].get("resourceType"), entry["resource"].get("id"))
-        if key[1] is not None and key in seen:
-            continue
-        seen.add(key)
+        rtype, rid = entry["resource"].get("resourceType"), entry["resource"].get("id")
+        key = f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
+        if key is not None and key in seen:
+            continue  # anything odd is kept, for validation to report
+        if key is not None:
+            seen.add(key)
         result.append(entry)
     return result

@@ -50,19 +50,29 @@ _REQUIRED_CONCEPTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 
 
 def validate_bundle(bundle: dict[str, Any]) -> list[Issue]:
-    """Every R4 error in the bundle envelope and the resources the service reads."""
+    """Every R4 error in the bundle envelope and the resources the service reads.
+
+    The envelope is validated without its resources, then each resource read with its own model,
+    so that error paths and costs stay per resource.
+    """
     entries = bundle.get("entry")
     envelope = dict(bundle)
     if isinstance(entries, list):
-        envelope["entry"] = [_strip_unread(entry) for entry in entries]
+        envelope["entry"] = [_without_resource(entry) for entry in entries]
     issues = _model_issues(Bundle, envelope, "Bundle")
     issues += _binding_issues("Bundle", bundle, "Bundle")
-    if isinstance(entries, list):
-        for i, entry in enumerate(entries):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and resource.get("resourceType") in READ_TYPES:
-                issues += _binding_issues(resource["resourceType"], resource,
-                                          f"Bundle.entry[{i}].resource")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        rtype = _resource_type(resource)
+        path = f"Bundle.entry[{i}].resource"
+        if isinstance(resource, dict) and rtype is None:
+            issues.append(Issue("required", f"{path}.resourceType: a resource needs its type "
+                                            f"(a string)", f"{path}.resourceType"))
+        elif resource is not None and not isinstance(resource, dict):
+            issues.append(Issue("structure", f"{path}: must be a JSON object", path))
+        elif rtype in READ_TYPES and isinstance(resource, dict):
+            issues += _model_issues(get_fhir_model_class(rtype), resource, path)
+            issues += _binding_issues(rtype, resource, path)
     return issues
 
 
@@ -77,14 +87,17 @@ def validate_resource(resource: dict[str, Any], path: str | None = None) -> list
     return _model_issues(model, resource, path or str(resource_type))
 
 
-def _strip_unread(entry: Any) -> Any:
-    """Keep an entry's resource only if the service reads that type (others are not validated)."""
+def _without_resource(entry: Any) -> Any:
+    """The entry as the envelope is validated: its resource is validated on its own, and
+    `request`, `search` and `response` are ignored by this service (contract §2)."""
     if not isinstance(entry, dict):
         return entry
-    resource = entry.get("resource")
-    if isinstance(resource, dict) and resource.get("resourceType") not in READ_TYPES:
-        return {k: v for k, v in entry.items() if k != "resource"}
-    return entry
+    return {k: v for k, v in entry.items() if k not in ("resource", "request", "search", "response")}
+
+
+def _resource_type(resource: Any) -> str | None:
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    return rtype if isinstance(rtype, str) else None
 
 
 def _model_issues(model: Any, data: dict[str, Any], root: str) -> list[Issue]:
@@ -120,8 +133,10 @@ def _binding_issues(resource_type: str, resource: dict[str, Any], path: str) -> 
         value = resource.get(element)
         if rtype != resource_type or not isinstance(value, dict):
             continue
-        codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
-        if not any(c.get("system") == system and c.get("code") in allowed for c in codings):
+        codings = value.get("coding")
+        codings = codings if isinstance(codings, list) else []
+        if not any(isinstance(c, dict) and c.get("system") == system
+                   and isinstance(c.get("code"), str) and c["code"] in allowed for c in codings):
             issues.append(Issue("code-invalid",
                                 f"{path}.{element}: needs a coding from {system} "
                                 f"({', '.join(sorted(allowed))})", f"{path}.{element}"))

@@ -107,7 +107,8 @@ def bundle_entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """A Bundle's entries (resource and fullUrl), without the OperationOutcomes a server adds to
     search results."""
     found = []
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
             found.append({k: v for k, v in entry.items() if k in ("fullUrl", "resource")})

@@ -26,7 +26,7 @@ from service.knowledge import (
     Rule,
 )
 
-Derivation = tuple[str, tuple[str, ...]]  # (rule id, ids of the facts it matched)
+Way = tuple[str, tuple[str, ...]]  # (rule id, ids of the facts it matched)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Reasoner:
                         for fid, (kind, attrs) in zip(inputs, groups, strict=True)]
         result, records = self.engine.run(engine_facts)
         derived = {f["id"]: f for f in result if f["t"] in DERIVED_FACTS}
-        ways: dict[str, set[Derivation]] = {fid: set() for fid in derived}
+        ways: dict[str, set[Way]] = {fid: set() for fid in derived}
         for fid, derivation in records:
             ways[fid].add(derivation)
         live = self._surviving(derived, ways)
@@ -94,8 +94,8 @@ class Reasoner:
 
     # -- withdrawal (`unless`)
 
-    def _surviving(self, derived: Mapping[str, Fact], ways: Mapping[str, set[Derivation]]
-                   ) -> dict[str, set[Derivation]]:
+    def _surviving(self, derived: Mapping[str, Fact], ways: Mapping[str, set[Way]]
+                   ) -> dict[str, set[Way]]:
         """The derivations that survive, by fact: a derivation survives when its rule's `unless`
         names no evidence present and every derived parent has a surviving derivation (the least
         fixpoint, so a fact cannot keep itself alive through a cycle)."""
@@ -103,7 +103,7 @@ class Reasoner:
         allowed = {fid: {d for d in found
                          if not any(name in present for name in self._rules[d[0]].unless)}
                    for fid, found in ways.items()}
-        live: dict[str, set[Derivation]] = {}
+        live: dict[str, set[Way]] = {}
         changed = True
         while changed:
             changed = False
@@ -116,7 +116,7 @@ class Reasoner:
 
     # -- provenance
 
-    def _provenance(self, fact_ids: list[str], live: Mapping[str, set[Derivation]],
+    def _provenance(self, fact_ids: list[str], live: Mapping[str, set[Way]],
                     inputs: Mapping[str, list[InputFact]]) -> Provenance:
         rules: set[str] = set()
         leaves: set[str] = set()
@@ -136,7 +136,7 @@ class Reasoner:
             tuple(sorted(rules, key=self._order.__getitem__)),
             tuple(fact for fid in sorted(leaves, key=lambda x: int(x[1:])) for fact in inputs[fid]))
 
-    def _conclusions(self, alive: Mapping[str, Fact], live: Mapping[str, set[Derivation]],
+    def _conclusions(self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]],
                      inputs: Mapping[str, list[InputFact]]) -> tuple[Conclusion, ...]:
         groups: dict[tuple[str, str | None], list[Fact]] = {}
         for fact in alive.values():
@@ -160,7 +160,7 @@ class Reasoner:
                                       self._provenance([f["id"] for f in group], live, inputs)))
         return tuple(sorted(results, key=lambda c: (c.definition.rank, c.root or "")))
 
-    def _pathway(self, alive: Mapping[str, Fact], live: Mapping[str, set[Derivation]],
+    def _pathway(self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]],
                  inputs: Mapping[str, list[InputFact]]) -> tuple[PathwayDef, Provenance | None]:
         candidates = [f for f in alive.values() if f["t"] == "pathway"]
         if not candidates:
@@ -175,7 +175,7 @@ def _derive_action(rule: Rule) -> Any:
     is one fact; each way is recorded as (fact id, (rule id, parent ids))."""
     then = rule.then
 
-    def derive(matched: Mapping[str, Fact]) -> tuple[Fact, tuple[str, Derivation]]:
+    def derive(matched: Mapping[str, Fact]) -> tuple[Fact, tuple[str, Way]]:
         parents = [matched[f"c{i}"] for i in range(len(rule.when))]
         fact: Fact = {"t": then.fact, "name": then.name, **dict(then.set)}
         for field, index in then.copy:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,6 +27,8 @@ from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
 class Server:
     process: subprocess.Popen[bytes]
     port: int
+    log: IO[bytes]  # a file, not a pipe: a pipe nobody reads fills up and blocks the server
+    output: str = ""
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -33,7 +37,12 @@ class Server:
         """SIGTERM, then everything the server wrote to stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.communicate(timeout=30)[1].decode()
+        self.process.wait(timeout=30)
+        if not self.log.closed:
+            self.log.seek(0)
+            self.output = self.log.read().decode()
+            self.log.close()
+        return self.output
 
 
 def free_port() -> int:
@@ -45,11 +54,11 @@ def free_port() -> int:
 
 def start(*args: str, env: dict[str, str] | None = None) -> Server:
     port = free_port()
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})})
-    return Server(process, port)
+         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
+    return Server(process, port, log)
 
 
 def wait_ready(server: Server) -> None:

@@ -1,0 +1,1 @@
+"""Spinefoot benchmarks: `sh benchmarks/run` (see docs/performance.md)."""

@@ -1,0 +1,62 @@
+"""The bundles measured: a ~10-entry clinical sample, ~50 and 5,000 entries built from it, and the
+largest Synthea patient.
+
+The larger ones are the S1 sample plus filler cloned from the largest Synthea patient's own
+resources (vital signs, labs, encounters, conditions: real data nobody here wrote), re-pointed to
+the sample's patient with fresh ids; every 97th filler entry repeats one of the sample's findings,
+as a record with repeated examinations would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "fhir_samples" / "05-s1-radiculopathy-surgical.json"
+SYNTHEA = ROOT.parent / "shared" / "realworld" / "synthea"
+AS_OF = "2026-03-01T09:00:00Z"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    body: bytes
+    entries: int
+
+
+def largest_synthea() -> Path:
+    return max(SYNTHEA.glob("*/*.json"), key=lambda p: p.stat().st_size)
+
+
+def grown(size: int) -> bytes:
+    """The S1 sample grown to `size` entries with Synthea filler."""
+    bundle: dict[str, Any] = json.loads(SAMPLE.read_text())
+    patient = bundle["entry"][0]["resource"]
+    patient_ref = f"Patient/{patient['id']}"
+    findings = [e for e in bundle["entry"][1:]]
+    filler = [e for e in json.loads(largest_synthea().read_text())["entry"]
+              if e["resource"]["resourceType"] != "Patient"]
+    for i in range(size - len(bundle["entry"])):
+        template = findings[i % len(findings)] if i % 97 == 96 else filler[i % len(filler)]
+        entry = copy.deepcopy(template)
+        entry["fullUrl"] = f"urn:uuid:bbbbbbbb-0000-4000-8000-{i:012d}"
+        entry["resource"]["id"] = f"fill{i}"
+        for key in ("subject", "patient"):
+            if key in entry["resource"]:
+                entry["resource"][key] = {"reference": patient_ref}
+        bundle["entry"].append(entry)
+    return json.dumps(bundle).encode()
+
+
+def cases() -> list[Case]:
+    synthea = largest_synthea()
+    found = [Case("sample, 10 entries", SAMPLE.read_bytes(), 10),
+             Case("grown, 50 entries", grown(50), 50),
+             Case(f"Synthea {synthea.stem.split('_')[0]} ({synthea.stat().st_size // 1024} KiB)",
+                  synthea.read_bytes(), len(json.loads(synthea.read_text())["entry"])),
+             Case("grown, 5,000 entries", grown(5000), 5000)]
+    return found

@@ -1,0 +1,65 @@
+"""Generated patients: random mixtures of the samples' clinical resources, varied where it matters.
+
+Each bundle is one patient (every resource re-pointed to it) with 1-14 resources drawn from all
+samples, then varied: sides swapped, dates moved (recent vs persisting), grades and values changed,
+the birth date moved (age). Seeded, so a failing case can be reproduced from its number.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from functools import cache
+from typing import Any
+
+from tests.conftest import SAMPLE_FILES
+
+_SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
+_DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",
+              "issued")
+
+
+@cache
+def _pool() -> tuple[str, ...]:
+    """Every clinical resource of the samples, as JSON text."""
+    found = []
+    for path in SAMPLE_FILES:
+        document = json.loads(path.read_text())
+        if document["resourceType"] == "Parameters":
+            document = next(p["resource"] for p in document["parameter"] if p["name"] == "bundle")
+        for entry in document["entry"]:
+            if entry["resource"]["resourceType"] not in ("Patient", "Encounter"):
+                found.append(json.dumps(entry["resource"]))
+    return tuple(found)
+
+
+def generated_bundle(seed: int) -> tuple[dict[str, Any], str]:
+    """(Bundle, asOf) for case number `seed`."""
+    rng = random.Random(seed)
+    resources = [_vary(json.loads(text), rng, i)
+                 for i, text in enumerate(rng.sample(_pool(), rng.randint(1, 14)))]
+    patient = {"resourceType": "Patient", "id": "gen",
+               "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"}
+    entries = [{"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000000", "resource": patient}]
+    entries += [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i + 1:012d}", "resource": r}
+                for i, r in enumerate(resources)]
+    as_of = f"2026-0{rng.randint(1, 9)}-{rng.randint(10, 28)}T09:00:00Z"
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of
+
+
+def _vary(resource: dict[str, Any], rng: random.Random, index: int) -> dict[str, Any]:
+    resource["id"] = f"r{index}"
+    resource["subject"] = {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"}
+    text = json.dumps(resource)
+    if rng.random() < 0.4:  # another side
+        for side in _SIDES:
+            text = text.replace(f'"{side}"', f'"{rng.choice(_SIDES)}"')
+    resource = json.loads(text)
+    for key in _DATE_KEYS:
+        if key in resource and rng.random() < 0.5:
+            resource[key] = f"202{rng.randint(4, 6)}-0{rng.randint(1, 9)}-{rng.randint(10, 28)}"
+    if "valueInteger" in resource and rng.random() < 0.5:
+        resource["valueInteger"] = rng.randint(0, 5)
+    if "valueQuantity" in resource and rng.random() < 0.5:
+        resource["valueQuantity"]["value"] = round(rng.uniform(4.0, 12.0), 1)
+    return resource
