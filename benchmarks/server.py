@@ -20,9 +20,10 @@ def main() -> None:
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="spinefoot-bench-metrics-")
     from flask import Response, request
 
-    from service.app import create_app, fhir_response
+    from service.app import create_app
     from service.intake import Limits, parse_json
     from service.logs import configure_logging
+    from service.responses import fhir_response
     from service.server import serve_app
 
     settings = Settings(host="127.0.0.1", port=port, workers=workers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -11,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_cors import CORS
@@ -27,10 +25,10 @@ from service.metadata import capability_statement, operation_definition
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.responses import fhir_response, json_response
 from service.runtime import Runtime, runtime
 from service.settings import Settings
 
-FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CORS_PATHS = (r"/fhir/*", r"/cds-services*")
@@ -75,14 +73,6 @@ def load_pipeline(app: Flask) -> None:
     settings = rt.settings
     rt.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
                                 Limits(settings.max_bundle_entries, settings.max_json_depth))
-
-
-def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(resource, ensure_ascii=False), status=status, mimetype=FHIR_JSON)
-
-
-def json_response(document: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(document), status=status, mimetype="application/json")
 
 
 # ---------------------------------------------------------------- routes

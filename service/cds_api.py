@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +13,10 @@ from werkzeug.exceptions import NotFound
 
 from service.cards import build_cards
 from service.cds_request import PREFETCH, gather_bundle, read_hook_call
-from service.errors import InvalidRequest, UnsupportedMediaType
+from service.errors import InvalidRequest, UnsupportedMediaType, first_error
 from service.fhir_client import FetchLimits, FhirClient
 from service.intake import parse_json
+from service.responses import json_response
 from service.runtime import runtime
 from service.settings import Settings
 
@@ -46,10 +46,6 @@ SERVICES = {service.id: service for service in (
 )}
 
 
-def _json(document: dict[str, Any]) -> Response:
-    return Response(json.dumps(document, ensure_ascii=False), mimetype="application/json")
-
-
 def _service(service_id: str) -> CdsService:
     if service_id not in SERVICES:
         raise NotFound(f"no CDS service {service_id!r}; see GET /cds-services")
@@ -65,7 +61,7 @@ def _authenticate(path: str) -> None:
 @cds.get("/cds-services")
 def discovery() -> Response:
     _authenticate("/cds-services")
-    return _json({"services": [
+    return json_response({"services": [
         {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id,
          "prefetch": dict(PREFETCH),
          "usageRequirements": "Prefetch the templates, or send fhirServer with fhirAuthorization "
@@ -81,12 +77,12 @@ def call(service_id: str) -> Response:
     rt = runtime()
     bundle = gather_bundle(hook_call, rt.settings.cds_fhir_servers, _client_factory(rt.settings))
     if bundle is None:
-        return _json({"cards": []})
+        return json_response({"cards": []})
     pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock())
     g.care_pathway, g.entries = assessment.pathway, assessment.entry_count
     rt.metrics.record_assessment(assessment.pathway, assessment.rule_seconds, assessment.fired)
-    return _json({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
+    return json_response({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
                                        hook_call.hook_instance)})
 
 
@@ -143,7 +139,8 @@ def feedback(service_id: str) -> Response:
     try:
         items = FeedbackSchema().load(_json_body())["feedback"]
     except ValidationError as exc:
-        raise InvalidRequest.single("invalid", f"feedback: {exc.messages_dict}") from None
+        field, message = first_error(exc.messages_dict)
+        raise InvalidRequest.single("invalid", f"{field}: {message}", field) from None
     for item in items:  # the card id and outcome only: a comment may name the patient
         runtime().metrics.cds_feedback.labels(service.id, item["outcome"]).inc()
         log.info("cds feedback", extra={"request_id": g.get("request_id"), "card": item["card"],

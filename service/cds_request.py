@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.errors import InvalidRequest, PreconditionFailed
+from service.errors import InvalidRequest, PreconditionFailed, first_error
 from service.fhir_client import FhirClient, bundle_entries, same_server
 
 # What the knowledge base reads, as CDS Hooks prefetch templates (published by discovery).
@@ -93,7 +93,7 @@ def read_hook_call(document: Any) -> HookCall:
     try:
         data = HookRequestSchema().load(document)
     except ValidationError as exc:
-        field, message = _first_error(exc.messages_dict)
+        field, message = first_error(exc.messages_dict)
         raise InvalidRequest.single("invalid", f"{field}: {message}", field) from None
     authorization = data.get("fhirAuthorization") or {}
     return HookCall(data["hook"], str(data["hookInstance"]), data["context"]["patientId"],
@@ -115,14 +115,6 @@ def _find_placeholder(node: Any, path: str) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _first_error(messages: dict[str, Any], path: str = "") -> tuple[str, str]:
-    key, value = next(iter(sorted(messages.items())))
-    where = key if key == "_schema" else f"{path}.{key}" if path else key
-    if isinstance(value, dict):
-        return _first_error(value, where)
-    return where, " ".join(map(str, value))
 
 
 # ---------------------------------------------------------------- the patient's Bundle

@@ -17,6 +17,7 @@ KnowledgeError is separate: it stops startup and never reaches a client.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,17 @@ class KnowledgeError(Exception):
     def __init__(self, file: str, field: str, message: str) -> None:
         super().__init__(f"{file}: {field}: {message}")
         self.file, self.field, self.message = file, field, message
+
+
+def first_error(messages: Any, path: str = "") -> tuple[str, str]:
+    """Flatten marshmallow's nested messages to the first `dotted.field` and its message."""
+    if isinstance(messages, dict):
+        key = sorted(messages, key=str)[0]
+        sub = f"{path}.{key}" if path and key != "_schema" else (path or str(key))
+        if key == "value" and isinstance(messages[key], dict):  # Dict(values=...) nesting
+            sub = path
+        return first_error(messages[key], sub)
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], path) if not isinstance(messages[0], str) else (
+            path or "-", messages[0])
+    return path or "-", str(messages)

@@ -26,7 +26,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.errors import KnowledgeError
+from service.errors import KnowledgeError, first_error
 
 SIDES = ("left", "right", "bilateral", "unspecified")
 TAGS = ("A", "B", "L")  # verified, corroborated, local (site-added); [U] codes are refused
@@ -466,22 +466,8 @@ def _validate(schema: Schema, data: Any, file: str, where: str = "", many: bool 
     try:
         return schema.load(data, many=many)
     except ValidationError as exc:
-        field, message = _first_error(exc.messages)
+        field, message = first_error(exc.messages)
         raise KnowledgeError(file, f"{where}.{field}" if where else field, message) from None
-
-
-def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
-    """Flatten marshmallow's nested messages to the first `dotted.field` and its message."""
-    if isinstance(messages, dict):
-        key = sorted(messages, key=str)[0]
-        sub = f"{path}.{key}" if path and key != "_schema" else (path or str(key))
-        if key == "value" and isinstance(messages[key], dict):  # Dict(values=...) nesting
-            sub = path
-        return _first_error(messages[key], sub)
-    if isinstance(messages, list) and messages:
-        return _first_error(messages[0], path) if not isinstance(messages[0], str) else (
-            path or "-", messages[0])
-    return path or "-", str(messages)
 
 
 def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
