@@ -71,8 +71,8 @@ def discovery() -> Response:
 
 @cds.post("/cds-services/<service_id>")
 def call(service_id: str) -> Response:
-    service = _service(service_id)
-    _authenticate(f"/cds-services/{service.id}")
+    _authenticate(f"/cds-services/{service_id}")  # first: nothing is said to strangers
+    _service(service_id)
     hook_call = read_hook_call(_json_body())
     rt = runtime()
     bundle = gather_bundle(hook_call, rt.settings.cds_fhir_servers, _client_factory(rt.settings))
@@ -134,8 +134,8 @@ class FeedbackSchema(Schema):
 
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
+    _authenticate(f"/cds-services/{service_id}")
     service = _service(service_id)
-    _authenticate(f"/cds-services/{service.id}")
     try:
         items = FeedbackSchema().load(_json_body())["feedback"]
     except ValidationError as exc:

@@ -205,3 +205,8 @@ def test_expired_by_the_injected_clock_not_the_wall_clock(tmp_path: Path, jwks_f
                         cds_replay_db=tmp_path / "jti.sqlite3")
     later = create_app(settings, now=lambda: FIXED_NOW + timedelta(minutes=10)).test_client()
     assert call(later, token(keys)).status_code == 401
+
+
+def test_an_unknown_service_is_not_revealed_without_a_token(client: FlaskClient) -> None:
+    response = client.post("/cds-services/nope", json={})
+    assert response.status_code == 401
