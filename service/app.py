@@ -27,7 +27,7 @@ from service.outcome import operation_outcome
 from service.pipeline import Pipeline
 from service.responses import fhir_response, json_response
 from service.runtime import Runtime, runtime
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 
 _ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -62,8 +62,12 @@ def create_app(settings: Settings | None = None,
 
 
 def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerifier | None:
-    if not settings.cds_jwt or not settings.cds_jwks:
+    """Fails closed: JWTs required but not fully configured stops the app, never disables them."""
+    if not settings.cds_jwt:
         return None
+    if not (settings.cds_jwks and settings.cds_jwt_issuers and settings.base_url):
+        raise SettingsError("SPINEFOOT_CDS_JWT is true but the JWKS, the issuers or the base URL "
+                            "is missing")
     return TokenVerifier(settings.cds_jwt_issuers, KeySet(settings.cds_jwks),
                          ReplayCache(settings.cds_replay_db), now)
 
@@ -72,7 +76,7 @@ def load_pipeline(app: Flask) -> None:
     rt: Runtime = app.extensions["spinefoot"]
     settings = rt.settings
     rt.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
-                                Limits(settings.max_bundle_entries, settings.max_json_depth))
+                           Limits(settings.max_bundle_entries, settings.max_json_depth))
 
 
 # ---------------------------------------------------------------- routes

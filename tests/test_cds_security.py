@@ -210,3 +210,8 @@ def test_expired_by_the_injected_clock_not_the_wall_clock(tmp_path: Path, jwks_f
 def test_an_unknown_service_is_not_revealed_without_a_token(client: FlaskClient) -> None:
     response = client.post("/cds-services/nope", json={})
     assert response.status_code == 401
+
+
+def test_required_jwts_without_keys_stop_the_app_rather_than_turn_off() -> None:
+    with pytest.raises(SettingsError, match="SPINEFOOT_CDS_JWT"):
+        create_app(Settings(knowledge_dir=KNOWLEDGE, cds_jwt=True, base_url=BASE))
