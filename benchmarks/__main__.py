@@ -1,4 +1,4 @@
-"""Run every benchmark and write docs/performance.md (`sh benchmarks/run`, about 4 minutes)."""
+"""Run every benchmark and write docs/performance.md (`sh benchmarks/run`, about 2 minutes)."""
 
 from __future__ import annotations
 
