@@ -24,7 +24,7 @@ from service import cds_auth
 from service.app import create_app
 from service.settings import Settings, SettingsError, load_settings
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
-from tests.test_cds import SERVICE, hook_request, server_style
+from tests.support.cds import SERVICE, hook_request, server_style
 
 BASE = "https://cds.example.org/spinefoot"
 ISSUER = "https://ehr.example.org"

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import ASSESS, FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
-from tests.test_cds import SERVICE, hook_request, server_style
+from tests.support.cds import SERVICE, hook_request, server_style
 
 settings.register_profile("ci", max_examples=120, deadline=timedelta(seconds=10),
                           suppress_health_check=[HealthCheck.too_slow,

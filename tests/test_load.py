@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
-from tests.test_server import running
+from tests.support.server import running
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("SPINEFOOT_LOAD_SECONDS", "60"))
