@@ -88,9 +88,7 @@ def assess() -> Response:
     rt = runtime()
     assessment = rt.ready_pipeline().assess_body(request.get_data(cache=False),
                                                  request.args.get("asOf"), rt.clock)
-    g.care_pathway = assessment.pathway
-    g.entries = assessment.entry_count
-    rt.metrics.record_assessment(assessment.pathway, assessment.rule_seconds, assessment.fired)
+    rt.note(assessment)
     return fhir_response(assessment.resource)
 
 

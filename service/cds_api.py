@@ -80,8 +80,7 @@ def call(service_id: str) -> Response:
         return json_response({"cards": []})
     pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock())
-    g.care_pathway, g.entries = assessment.pathway, assessment.entry_count
-    rt.metrics.record_assessment(assessment.pathway, assessment.rule_seconds, assessment.fired)
+    rt.note(assessment)
     return json_response({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
                                        hook_call.hook_instance)})
 

@@ -29,8 +29,7 @@ from jwt import PyJWK, PyJWKSet
 
 from service.errors import Unauthorized
 
-ALGORITHMS = ("RS384", "ES384")
-_KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}
+_KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}  # the algorithms accepted, and their keys
 MAX_LIFETIME = 300  # seconds between iat and exp
 LEEWAY = 30         # seconds of clock skew tolerated
 REFRESH_INTERVAL = 10.0  # seconds between re-reads of the JWKS on unknown kids
@@ -110,7 +109,7 @@ class TokenVerifier:
         if scheme.lower() != "bearer" or not token:
             raise _Refused("no bearer token")
         header = jwt.get_unverified_header(token)
-        if header.get("alg") not in ALGORITHMS:
+        if header.get("alg") not in _KEY_TYPES:
             raise _Refused("algorithm not allowed")
         key = self._keys.key(str(header.get("kid") or ""))
         if key is None:

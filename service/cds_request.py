@@ -73,7 +73,6 @@ class HookRequestSchema(Schema):
 
 @dataclass(frozen=True)
 class HookCall:
-    hook: str
     hook_instance: str
     patient_id: str
     prefetch: dict[str, Any]
@@ -96,7 +95,7 @@ def read_hook_call(document: Any) -> HookCall:
         field, message = first_error(exc.messages_dict)
         raise InvalidRequest.single("invalid", f"{field}: {message}", field) from None
     authorization = data.get("fhirAuthorization") or {}
-    return HookCall(data["hook"], str(data["hookInstance"]), data["context"]["patientId"],
+    return HookCall(str(data["hookInstance"]), data["context"]["patientId"],
                     data.get("prefetch") or {}, data.get("fhirServer"),
                     authorization.get("access_token"))
 
@@ -171,9 +170,9 @@ def _distinct(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in entries:
         rtype, rid = entry["resource"].get("resourceType"), entry["resource"].get("id")
         key = f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
-        if key is not None and key in seen:
-            continue  # anything odd is kept, for validation to report
-        if key is not None:
+        if key is not None:  # anything odd is kept, for validation to report
+            if key in seen:
+                continue
             seen.add(key)
         result.append(entry)
     return result

@@ -26,13 +26,12 @@ class FetchLimits:
 class FhirClient:
     """One client per hook call: the base URL and token belong to that call."""
 
-    def __init__(self, base_url: str, token: str, limits: FetchLimits,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, token: str, limits: FetchLimits) -> None:
         self._base = base_url.rstrip("/")
         self._limits = limits
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-            timeout=limits.timeout, follow_redirects=False, transport=transport)
+            timeout=limits.timeout, follow_redirects=False)
 
     def __enter__(self) -> FhirClient:
         return self

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, g
 
 from service.cds_auth import TokenVerifier
 from service.errors import NotReady
 from service.metrics import Metrics
-from service.pipeline import Pipeline
+from service.pipeline import Assessment, Pipeline
 from service.settings import Settings
 
 
@@ -22,6 +22,12 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     pipeline: Pipeline | None = None  # None until the knowledge base is loaded and compiled
     cds_verifier: TokenVerifier | None = None  # None: CDS Hooks JWTs not required
+
+    def note(self, assessment: Assessment) -> None:
+        """An assessment answered (by `$assess` or CDS Hooks): its metrics and log fields."""
+        g.care_pathway, g.entries = assessment.pathway, assessment.entry_count
+        self.metrics.record_assessment(assessment.pathway, assessment.rule_seconds,
+                                       assessment.fired)
 
     def ready_pipeline(self) -> Pipeline:
         if self.pipeline is None:
