@@ -28,6 +28,7 @@ from marshmallow import (
 
 from service.errors import KnowledgeError, first_error
 
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SIDES = ("left", "right", "bilateral", "unspecified")
 TAGS = ("A", "B", "L")  # verified, corroborated, local (site-added); [U] codes are refused
 RISKS = ("negligible", "low", "moderate", "high", "certain")
@@ -59,6 +60,7 @@ class Coding:
     tag: str
     ref: str
     side: str | None = None
+    descendants: bool = False  # ICD-10-CM: the code and every code below it (Z85 -> Z85.3)
 
 
 @dataclass(frozen=True)
@@ -182,10 +184,20 @@ class Knowledge:
     guidance: tuple[Guidance, ...]
     gaps: tuple[Gap, ...]
     code_index: Mapping[tuple[str, str], tuple[Concept, ...]]
+    descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(
+        default_factory=dict)
 
     def concepts_for(self, system: str, code: str) -> tuple[Concept, ...]:
-        """Every concept whose value set holds this coding (a code may sit in several)."""
-        return self.code_index.get((system, code), ())
+        """Every concept whose value set holds this coding (a code may sit in several), or an
+        ICD-10-CM category above it (`descendants`): the ICD-10-CM hierarchy is its code prefixes."""
+        exact = self.code_index.get((system, code), ())
+        if not self.descendant_index or system != ICD10CM:
+            return exact
+        above = [c for prefix in _icd_ancestors(code)
+                 for c in self.descendant_index.get((system, prefix), ())]
+        if not above:
+            return exact
+        return tuple(dict.fromkeys(exact + tuple(above)))
 
     def coding_for(self, system: str, code: str) -> Coding | None:
         for concept in self.concepts_for(system, code):
@@ -198,12 +210,21 @@ class Knowledge:
         return self.parameters[name]
 
 
-def _index_codes(concepts: Mapping[str, Concept]) -> dict[tuple[str, str], tuple[Concept, ...]]:
+def _index_codes(concepts: Mapping[str, Concept], descendants: bool = False
+                 ) -> dict[tuple[str, str], tuple[Concept, ...]]:
+    """(system, code) -> concepts; with `descendants`, only the categories that cover the codes
+    below them."""
     index: dict[tuple[str, str], list[Concept]] = {}
     for concept in concepts.values():
         for coding in concept.codes:
-            index.setdefault((coding.system, coding.code), []).append(concept)
+            if coding.descendants or not descendants:
+                index.setdefault((coding.system, coding.code), []).append(concept)
     return {key: tuple(value) for key, value in index.items()}
+
+
+def _icd_ancestors(code: str) -> tuple[str, ...]:
+    """The ICD-10-CM codes above this one: Z85.528 -> Z85.52, Z85.5, Z85."""
+    return tuple(dict.fromkeys(code[:end].rstrip(".") for end in range(len(code) - 1, 2, -1)))
 
 
 # ---------------------------------------------------------------- marshmallow schemas
@@ -250,6 +271,7 @@ class CodingSchema(_Strict):
     )
     ref = fields.String(required=True)
     side = fields.String(validate=validate.OneOf(SIDES))
+    descendants = fields.Boolean(load_default=False)
 
 
 class ConceptSchema(_Strict):
@@ -440,6 +462,7 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
         concepts=concepts, parameters=parameters, neuroanatomy=neuro, rules=rules,
         conclusions=conclusions, pathways=pathways, guidance=guidance,
         gaps=(), code_index=_index_codes(concepts),
+        descendant_index=_index_codes(concepts, descendants=True),
     )
     _check_rules(kb)
     gaps = _load_gaps(root, source_ids, _derivable_names(kb) | set(concepts))
@@ -489,8 +512,13 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
                                 f"unknown system {code['system']!r}; add it to manifest.yaml")
                 if code["ref"] not in source_ids:
                     raise KnowledgeError(name, f"{where}.ref", f"unknown source {code['ref']!r}")
+                if code["descendants"] and systems[code["system"]] != ICD10CM:
+                    raise KnowledgeError(name, f"{where}.descendants",
+                                "only ICD-10-CM codes (whose hierarchy is their prefixes) may "
+                                "include their descendants")
                 codes.append(Coding(systems[code["system"]], code["code"], code["display"],
-                                    code["tag"], code["ref"], code.get("side")))
+                                    code["tag"], code["ref"], code.get("side"),
+                                    code["descendants"]))
             previous = merged.get(concept_name)
             if previous is not None and previous.kind != data["kind"]:
                 raise KnowledgeError(name, f"concepts.{concept_name}",

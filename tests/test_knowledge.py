@@ -120,3 +120,26 @@ def test_the_app_does_not_start_on_a_broken_knowledge_base(knowledge_copy: Path)
 
 def test_reference_file_exists_for_provenance() -> None:
     assert (REALWORLD.parent / "clinical" / "reference.md").is_file()
+
+
+def test_an_icd_category_with_descendants_covers_the_codes_below_it(knowledge_copy: Path) -> None:
+    (knowledge_copy / "valuesets" / "local.yaml").write_text(
+        "kind: clinical\nconcepts:\n  history_of_cancer:\n    display: History of cancer\n"
+        "    codes:\n      - {system: icd10cm, code: Z85, display: Personal history of malignant "
+        "neoplasm, tag: L, ref: CMS-FY26, descendants: true}\n", encoding="utf-8")
+    kb = load_knowledge(knowledge_copy)
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    names = {code: {c.name for c in kb.concepts_for(icd, code)}
+             for code in ("Z85", "Z85.3", "Z85.528", "Z86.3", "Z8", "M54.31")}
+    assert names == {"Z85": {"history_of_cancer"}, "Z85.3": {"history_of_cancer"},
+                     "Z85.528": {"history_of_cancer"}, "Z86.3": set(), "Z8": set(),
+                     "M54.31": {"sciatica"}}
+
+
+def test_descendants_are_refused_outside_icd10cm(knowledge_copy: Path) -> None:
+    (knowledge_copy / "valuesets" / "local.yaml").write_text(
+        "kind: clinical\nconcepts:\n  fever:\n    display: Fever\n    codes:\n"
+        "      - {system: sct, code: '386661006', display: Fever, tag: L, ref: GPS, "
+        "descendants: true}\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"local.yaml.*descendants.*ICD-10-CM"):
+        load_knowledge(knowledge_copy)
