@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stdnum import luhn
 
 with warnings.catch_warnings():  # simple-icd-10-cm 1.5.0 loads its data with a deprecated API
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -67,6 +68,7 @@ def _outcome_entries() -> list[Entry]:
 ENTRIES = _valueset_entries() + _outcome_entries()
 ICD10CM = [e for e in ENTRIES if e.system == "icd10cm"]
 SNOMED = [e for e in ENTRIES if e.system == "sct"]
+LOINC_CODES = [e for e in ENTRIES if e.system == "loinc"]
 
 
 @cache
@@ -110,6 +112,14 @@ def test_snomed_code_is_in_the_gps_with_its_name_or_cites_another_source(entry: 
         f"{entry.where}: display {entry.display!r}, the GPS says {name!r}")
     assert (entry.tag, entry.ref) == ("A", "GPS"), (
         f"{entry.where}: confirmed by the GPS, so tag A and ref GPS")
+
+
+@pytest.mark.parametrize("entry", LOINC_CODES, ids=lambda e: e.where)
+def test_loinc_code_has_a_valid_check_digit(entry: Entry) -> None:
+    # No LOINC release is available offline; its mod-10 check digit still catches a mistyped code.
+    number, _, check = entry.code.partition("-")
+    assert number.isdigit() and len(check) == 1 and luhn.is_valid(number + check), (
+        f"{entry.where}: not a valid LOINC code")
 
 
 def test_the_release_files_are_the_expected_editions() -> None:
