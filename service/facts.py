@@ -1,8 +1,10 @@
 """Normalise counted resources into clinical facts: codes -> concepts through the knowledge.
 
-Everything that needs arithmetic (durations, ages, grade thresholds, serial declines) is worked
-out here, because the engine may only compare fields with constants (durable-rules defect B2).
-Each fact remembers a plain label and the resource it came from, for the rationale and `basis`.
+Everything that needs arithmetic (durations, ages, grade thresholds, serial declines, how long a
+medicine has been taken) is worked out here, because the engine may only compare fields with
+constants (durable-rules defect B2). Each fact remembers a plain label and the resource it came
+from, for the rationale and `basis`. Values are read by `service.values`; a value that cannot be
+read is kept as a data gap, never as a finding.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 from service.dates import age_in_years, parse_instant
 from service.intake import PatientRecord, Resource
 from service.knowledge import Concept, Knowledge
+from service.values import Unreadable, graded, presence
 
 FactValue = str | bool
-_EXAM_SYSTEM_GRADES = {"absent": 0, "diminished": 1, "normal": 2, "brisk": 3}
-_MRC_NORMAL = 5
+_ACTIVE_TREATMENT = {"active", "in-progress"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class FactSet:
     facts: tuple[InputFact, ...]
     documented: frozenset[str]  # concepts recorded at all, present or absent
     notes: tuple[str, ...]
+    unreadable: tuple[str, ...] = ()  # values recorded but not readable: data gaps
 
 
 @dataclass
@@ -52,7 +55,8 @@ class _Qualifiers:
 
 
 def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSet:
-    builder = _Builder(kb, as_of, record.birth_date)
+    builder = _Builder(kb, as_of, record.birth_date, {
+        r.ref: r.data.get("code") for r in record.resources if r.type == "Observation"})
     for resource in record.resources:
         builder.add(resource)
     if record.birth_date is not None:
@@ -60,18 +64,24 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
         builder.facts.append(InputFact(
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
-    facts = sorted(_mark_progressive(builder.facts, builder.strength_series),
-                   key=InputFact.sort_key)
-    return FactSet(tuple(facts), frozenset(builder.documented), tuple(builder.notes))
+    facts = _mark_progressive(builder.facts, builder.strength_series)
+    facts = _mark_long_term(facts, builder.treatment_starts, as_of,
+                            kb.parameter("long_term_medication_min_days"))
+    return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
+                   tuple(builder.notes), tuple(builder.unreadable))
 
 
 class _Builder:
-    def __init__(self, kb: Knowledge, as_of: datetime, birth: date | None) -> None:
+    def __init__(self, kb: Knowledge, as_of: datetime, birth: date | None,
+                 codes_of: dict[str, Any]) -> None:
         self.kb, self.as_of, self.birth = kb, as_of, birth
+        self.codes_of = codes_of  # Observation ref -> its code, to recognise restatements
         self.facts: list[InputFact] = []
         self.documented: set[str] = set()
         self.notes: list[str] = []
+        self.unreadable: list[str] = []
         self.strength_series: dict[InputFact, tuple[datetime | None, float]] = {}
+        self.treatment_starts: dict[InputFact, datetime | None] = {}
 
     # -- per resource type
 
@@ -82,13 +92,28 @@ class _Builder:
         elif resource.type == "Observation":
             self._add_observation(resource, data)
         else:
-            code = data.get("code") if resource.type == "Procedure" else data.get(
-                "medicationCodeableConcept")
-            for concept in self._concepts(code):
-                self.documented.add(concept.name)
-                self.facts.append(InputFact(
-                    "treatment", (("concept", concept.name), ("status", "active")),
-                    f"{concept.display} ({_text_of(code)}) [{resource.ref}]", resource.ref))
+            self._add_treatment(resource, data)
+
+    def _add_treatment(self, resource: Resource, data: dict[str, Any]) -> None:
+        """A procedure or medicine: its status, and when it started (for long-term use)."""
+        if resource.type == "Procedure":
+            code = data.get("code")
+            start = _first_instant(data.get("performedDateTime"),
+                                   (data.get("performedPeriod") or {}).get("start"))
+        else:
+            code = data.get("medicationCodeableConcept")
+            validity = (data.get("dispenseRequest") or {}).get("validityPeriod") or {}
+            start = _first_instant(data.get("effectiveDateTime"),
+                                   (data.get("effectivePeriod") or {}).get("start"),
+                                   data.get("authoredOn"), validity.get("start"))
+        status = "active" if data.get("status") in _ACTIVE_TREATMENT else str(data.get("status"))
+        for concept in self._concepts(code):
+            self.documented.add(concept.name)
+            fact = InputFact(
+                "treatment", (("concept", concept.name), ("long_term", False), ("status", status)),
+                f"{concept.display} ({_text_of(code)}) [{resource.ref}]", resource.ref)
+            self.facts.append(fact)
+            self.treatment_starts[fact] = start
 
     def _add_condition(self, resource: Resource, data: dict[str, Any]) -> None:
         qualifiers = self._qualifiers(c for site in data.get("bodySite") or []
@@ -104,31 +129,60 @@ class _Builder:
                               (("status", status),), "" if status == "active" else " (history)")
 
     def _add_observation(self, resource: Resource, data: dict[str, Any]) -> None:
+        """The Observation's own code and value, then each component whose code means something
+        else (a component coded like its parent, such as a straight-leg raise's angle, is part of
+        the parent's finding). A panel (hasMember, no value) is only a heading for its members, and
+        a concept restated from a source in the bundle (derivedFrom) is read once, at the source."""
         qualifiers = self._qualifiers(_codings(data.get("bodySite")))
         side = self._side(qualifiers, _codings(data.get("code")))
         when = _first_instant(data.get("effectiveDateTime"),
                               (data.get("effectivePeriod") or {}).get("start"), data.get("issued"))
-        for concept in self._concepts(data.get("code")):
+        own = self._concepts(data.get("code"))
+        restated = {c.name for source in resource.derived_from
+                    for c in self._concepts(self.codes_of.get(source))}
+        if restated & {c.name for c in own}:
+            self.notes.append(f"Read once: {resource.ref} restates its source (derivedFrom).")
+        if not (data.get("hasMember") and not _has_value(data)):
+            self._read(resource, data, [c for c in own if c.name not in restated], qualifiers,
+                       side, when)
+        for component in data.get("component") or []:
+            if not isinstance(component, dict) or component.get("dataAbsentReason"):
+                continue
+            concepts = [c for c in self._concepts(component.get("code")) if c not in own]
+            if concepts:
+                sides = self._qualifiers(_codings(component.get("code"))).sides
+                self._read(resource, component, concepts, qualifiers,
+                           _side_of(sides) if sides else side, when)
+
+    def _read(self, resource: Resource, part: dict[str, Any], concepts: list[Concept],
+              qualifiers: _Qualifiers, side: str, when: datetime | None) -> None:
+        """One Observation or component: a finding for each concept its code means, by its value."""
+        for concept in concepts:
             self.documented.add(concept.name)
             if concept.measure is None:
-                if not self._is_absent(data):
+                state = presence(part, self.kb)
+                if isinstance(state, Unreadable):
+                    self._unreadable(resource, concept, state)
+                elif state:
                     self._add_finding(resource, concept, qualifiers, side, when, ())
             elif concept.measure == "coded_result":
-                for found in self._concepts(data.get("valueCodeableConcept")):
+                for found in self._concepts(part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
                     self._add_finding(resource, found, qualifiers, side, when, (),
                                       f" on {concept.display.lower()}")
             else:
-                graded = self._grade(concept, data)
-                if graded is None:
-                    self.notes.append(f"Ignored {resource.ref}: {concept.display} has no "
-                                      "readable value.")
+                value = graded(concept, part, self.kb)
+                if isinstance(value, Unreadable):
+                    self._unreadable(resource, concept, value)
                     continue
-                grade, shown, number = graded
                 fact = self._add_finding(resource, concept, qualifiers, side, when,
-                                         (("grade", grade),), f": {shown}")
+                                         (("grade", value.grade),), f": {value.shown}")
                 if concept.measure == "strength":
-                    self.strength_series[fact] = (when, number)
+                    self.strength_series[fact] = (when, value.number)
+
+    def _unreadable(self, resource: Resource, concept: Concept, why: Unreadable) -> None:
+        self.unreadable.append(f"{concept.display} is recorded in {resource.ref} but {why.reason}, "
+                               "so it was not used: check it and record it in coded form.")
 
     # -- shared pieces
 
@@ -152,11 +206,13 @@ class _Builder:
         return fact
 
     def _timing(self, onset: datetime | None) -> dict[str, bool]:
-        """Recent: began within the CES window, or unknown; persisting: known and long enough."""
+        """Recent: began within the CES window, or unknown; new: within the new-onset window, or
+        unknown; persisting: known and long enough."""
         if onset is None:
-            return {"recent": True, "persisting": False}
+            return {"recent": True, "new": True, "persisting": False}
         days = (self.as_of - onset) / timedelta(days=1)
         return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
+                "new": days <= self.kb.parameter("new_onset_max_days"),
                 "persisting": days >= self.kb.parameter("radicular_persisting_min_days")}
 
     def _concepts(self, concept: Any) -> list[Concept]:
@@ -186,49 +242,7 @@ class _Builder:
                 known = self.kb.coding_for(coding.get("system", ""), coding.get("code", ""))
                 if known and known.side:
                     sides.add(known.side)
-        if not sides:
-            return "unspecified"
-        if "bilateral" in sides or {"left", "right"} <= sides:
-            return "bilateral"
-        return sides.pop()
-
-    def _is_absent(self, data: dict[str, Any]) -> bool:
-        if data.get("valueBoolean") is False:
-            return True
-        codings = _codings(data.get("valueCodeableConcept")) + [
-            c for i in data.get("interpretation") or [] for c in _codings(i)]
-        return any(concept.role == "absent_value" for c in codings
-                   for concept in self.kb.concepts_for(c.get("system", ""), c.get("code", "")))
-
-    def _grade(self, concept: Concept, data: dict[str, Any]) -> tuple[str, str, float] | None:
-        """A graded value -> (class the rules match on, how it reads, the number)."""
-        kb = self.kb
-        if concept.measure == "reflex":
-            value = data.get("valueInteger")
-            if value is None:
-                for coding in _codings(data.get("valueCodeableConcept")):
-                    value = _EXAM_SYSTEM_GRADES.get(coding.get("code", ""), value)
-            if not isinstance(value, int) or not 0 <= value <= 4:
-                return None
-            if value <= kb.parameter("reduced_reflex_max_grade"):
-                return "reduced", f"grade {value} (reduced)", value
-            if value >= kb.parameter("brisk_reflex_min_grade"):
-                return "brisk", f"grade {value} (brisk)", value
-            return "normal", f"grade {value} (normal)", value
-        number = data.get("valueInteger")
-        if number is None:
-            number = (data.get("valueQuantity") or {}).get("value")
-        if not isinstance(number, int | float) or isinstance(number, bool):
-            return None
-        if concept.measure == "strength":
-            if not 0 <= number <= _MRC_NORMAL:
-                return None
-            if number <= kb.parameter("severe_weakness_max_mrc"):
-                return "severe", f"MRC {number:g}/5 (severe weakness)", number
-            return ("weak" if number < _MRC_NORMAL else "normal"), f"MRC {number:g}/5", number
-        threshold = kb.parameter(concept.threshold or "")
-        unit = (data.get("valueQuantity") or {}).get("unit", "")
-        return ("high" if number >= threshold else "normal"), f"{number:g} {unit}".strip(), number
+        return _side_of(sides)
 
     def _condition_onset(self, data: dict[str, Any]) -> datetime | None:
         age = data.get("onsetAge")
@@ -261,6 +275,38 @@ def _mark_progressive(facts: list[InputFact],
                                          latest.label.replace(" [", ", falling [", 1),
                                          latest.source)
     return [replaced.get(f, f) for f in facts]
+
+
+def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | None],
+                    as_of: datetime, min_days: float) -> list[InputFact]:
+    """A treatment taken now whose first recorded start (of any record of that concept, so that
+    repeat prescriptions count together) lies at least `min_days` back is long-term."""
+    first: dict[Any, datetime] = {}
+    for fact, start in starts.items():
+        concept = fact.get("concept")
+        if start is not None and (concept not in first or start < first[concept]):
+            first[concept] = start
+    replaced = {}
+    for fact in starts:
+        began = first.get(fact.get("concept"))
+        if fact.get("status") == "active" and began is not None and (
+                as_of - began) / timedelta(days=1) >= min_days:
+            attrs = tuple(sorted({**dict(fact.attrs), "long_term": True}.items()))
+            replaced[fact] = InputFact(fact.kind, attrs, fact.label.replace(
+                " [", f", taken since {began.date().isoformat()} [", 1), fact.source)
+    return [replaced.get(f, f) for f in facts]
+
+
+def _side_of(sides: set[str]) -> str:
+    if not sides:
+        return "unspecified"
+    if "bilateral" in sides or {"left", "right"} <= sides:
+        return "bilateral"
+    return next(iter(sides))
+
+
+def _has_value(data: dict[str, Any]) -> bool:
+    return any(key.startswith("value") for key in data)
 
 
 def _codings(concept: Any) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ class Resource:
     data: dict[str, Any]
     ref: str
     history: bool = False  # a Condition whose clinicalStatus is inactive/resolved/remission
+    derived_from: tuple[str, ...] = ()  # refs of the counted resources it was derived from
 
 
 @dataclass(frozen=True)
@@ -177,15 +178,21 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
     subject = _single_subject(patients, clinical, refs)
-    resources = []
+    counted = []
     for entry in clinical:
-        resource = entry["resource"]
-        why_not = _why_not_counted(resource)
+        why_not = _why_not_counted(entry["resource"])
         if why_not:
             notes.append(f"Ignored {refs.ref_of(entry)}: {why_not}.")
-            continue
+        else:
+            counted.append(entry)
+    counted_refs = {refs.ref_of(entry) for entry in counted}
+    resources = []
+    for entry in counted:
+        resource = entry["resource"]
+        sources = (refs.ref_of(entries[i]) for i in _resolved(refs, resource.get("derivedFrom")))
         resources.append(Resource(resource["resourceType"], resource, refs.ref_of(entry),
-                                  _is_history(resource)))
+                                  _is_history(resource),
+                                  tuple(r for r in sources if r in counted_refs)))
     birth = patients[0]["resource"].get("birthDate") if patients else None
     return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
                          len(bundle.get("entry") or []), tuple(notes))
@@ -271,6 +278,17 @@ def _why_not_counted(resource: dict[str, Any]) -> str | None:
     if rtype == "Procedure":
         return None if status in _PROCEDURE_COUNTS else f"status {status}"
     return None if status in _MEDICATION_COUNTS else f"status {status}"
+
+
+def _resolved(refs: _ReferenceIndex, references: Any) -> list[int]:
+    """The bundle entries a list of References points at (those outside the bundle are skipped)."""
+    found = []
+    for reference in references if isinstance(references, list) else []:
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        index = refs.resolve(target) if isinstance(target, str) else None
+        if index is not None:
+            found.append(index)
+    return found
 
 
 def _is_history(resource: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pint
 import yaml
 from marshmallow import (
     INCLUDE,
@@ -37,10 +38,11 @@ QUALIFIER_ROLES = ("site", "laterality", "disc_level", "absent_value")
 INPUT_FACTS = ("finding", "treatment", "patient")
 DERIVED_FACTS = ("evidence", "conclusion", "pathway")
 # The fields each kind of fact carries, so that a rule naming any other field is refused.
+COMPARISONS = (">=", ">")
 FACT_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "finding": ("concept", "site", "side", "status", "recent", "persisting", "level", "grade",
+    "finding": ("concept", "site", "side", "status", "recent", "new", "persisting", "level", "grade",
                 "progressive"),
-    "treatment": ("concept", "status"),
+    "treatment": ("concept", "status", "long_term"),
     "patient": ("older",),
     "evidence": ("name", "root", "side", "kind", "recent"),
     "conclusion": ("name", "root", "side", "kind", "recent"),
@@ -72,6 +74,40 @@ class Concept:
     role: str | None = None  # qualifiers only
     measure: str | None = None
     threshold: str | None = None
+    unit: str | None = None  # UCUM unit the threshold is in (quantity, strength)
+    default_unit: str | None = None  # assumed when a quantity gives no unit at all
+    comparison: str = ">="  # value `comparison` threshold -> grade high
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Free-text values of a finding that mean absent or present; any other text is unreadable."""
+
+    absent: frozenset[str]
+    present: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A UCUM unit the service reads: its kind, and `value * scale + offset` in the kind's base."""
+
+    code: str
+    kind: str
+    scale: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class Units:
+    by_name: Mapping[str, Unit]  # UCUM code and every accepted spelling -> unit
+
+    def convert(self, value: float, unit: str, target: str) -> float | None:
+        """`value` in `unit` expressed in `target`, or None when either is unknown or the two
+        measure different things (a temperature is never a volume)."""
+        source, goal = self.by_name.get(unit), self.by_name.get(target)
+        if source is None or goal is None or source.kind != goal.kind:
+            return None
+        return round((value * source.scale + source.offset - goal.offset) / goal.scale, 9)
 
 
 @dataclass(frozen=True)
@@ -183,6 +219,8 @@ class Knowledge:
     pathways: Mapping[str, PathwayDef]
     guidance: tuple[Guidance, ...]
     gaps: tuple[Gap, ...]
+    lexicon: Lexicon
+    units: Units
     code_index: Mapping[tuple[str, str], tuple[Concept, ...]]
     descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(
         default_factory=dict)
@@ -281,6 +319,9 @@ class ConceptSchema(_Strict):
     role = fields.String(validate=validate.OneOf(QUALIFIER_ROLES))
     measure = fields.String(validate=validate.OneOf(MEASURES))
     threshold = fields.String()
+    unit = fields.String()
+    default_unit = fields.String()
+    comparison = fields.String(validate=validate.OneOf(COMPARISONS))
 
 
 class ValueSetFileSchema(_Strict):
@@ -294,6 +335,25 @@ class ValueSetFileSchema(_Strict):
             if (data["kind"] == "qualifier") != ("role" in concept):
                 raise ValidationError("qualifier concepts need a role; clinical ones none",
                                       f"concepts.{name}.role")
+
+
+class TextValuesSchema(_Strict):
+    absent = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+    present = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+    sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+class UnitSchema(_Strict):
+    kind = fields.String(required=True, validate=NAME)
+    pint = fields.String(required=True)
+    also = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+
+
+class ValuesSchema(_Strict):
+    text = fields.Nested(TextValuesSchema, required=True)
+    units = fields.Dict(keys=fields.String(validate=validate.Length(min=1)),
+                        values=fields.Nested(UnitSchema), required=True)
+    unit_sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
 
 class ParameterSchema(_Strict):
@@ -446,10 +506,15 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
 
     concepts = _load_concepts(root, systems, source_ids)
     parameters = _load_parameters(root, source_ids)
+    lexicon, units = _load_values(root, source_ids)
     for concept in concepts.values():
         if concept.threshold is not None and concept.threshold not in parameters:
             raise KnowledgeError("valuesets/", f"concepts.{concept.name}.threshold",
                         f"unknown parameter {concept.threshold!r}")
+        for field in ("unit", "default_unit"):
+            if getattr(concept, field) not in (None, *units.by_name):
+                raise KnowledgeError("valuesets/", f"concepts.{concept.name}.{field}",
+                            f"unknown unit {getattr(concept, field)!r}; declare it in values.yaml")
     neuro = _load_neuroanatomy(root, concepts, source_ids)
     rules = _load_rules(root, source_ids, concepts) + generate_root_rules(neuro)
     conclusions = _load_conclusions(root, systems)
@@ -461,7 +526,7 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
         sources={k: Source(k, v["title"], v["kind"], v["url"]) for k, v in sources.items()},
         concepts=concepts, parameters=parameters, neuroanatomy=neuro, rules=rules,
         conclusions=conclusions, pathways=pathways, guidance=guidance,
-        gaps=(), code_index=_index_codes(concepts),
+        gaps=(), lexicon=lexicon, units=units, code_index=_index_codes(concepts),
         descendant_index=_index_codes(concepts, descendants=True),
     )
     _check_rules(kb)
@@ -531,8 +596,45 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
                 role=raw.get("role", previous.role if previous else None),
                 measure=raw.get("measure", previous.measure if previous else None),
                 threshold=raw.get("threshold", previous.threshold if previous else None),
+                unit=raw.get("unit", previous.unit if previous else None),
+                default_unit=raw.get("default_unit", previous.default_unit if previous else None),
+                comparison=raw.get("comparison", previous.comparison if previous else ">="),
             )
     return merged
+
+
+def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
+    """The text lexicon, and the UCUM units with their conversion to their kind's base unit,
+    worked out once here by the units library (pint) so that a request only multiplies."""
+    file = "values.yaml"
+    data = _load(root, file, ValuesSchema())
+    _check_sources(file, "text.sources", data["text"]["sources"], source_ids)
+    _check_sources(file, "unit_sources", data["unit_sources"], source_ids)
+    lexicon = Lexicon(frozenset(normalise_text(t) for t in data["text"]["absent"]),
+                      frozenset(normalise_text(t) for t in data["text"]["present"]))
+    if lexicon.absent & lexicon.present:
+        raise KnowledgeError(file, "text", f"both absent and present: "
+                                           f"{sorted(lexicon.absent & lexicon.present)}")
+    registry: pint.UnitRegistry[float] = pint.UnitRegistry()
+    bases: dict[str, str] = {}
+    by_name: dict[str, Unit] = {}
+    for code, raw in data["units"].items():
+        base = bases.setdefault(raw["kind"], raw["pint"])
+        try:
+            zero, one = (float(registry.Quantity(x, raw["pint"]).to(base).magnitude) for x in (0, 1))
+        except (pint.errors.PintError, AttributeError, ValueError) as exc:
+            raise KnowledgeError(file, f"units.{code}.pint",
+                                 f"not a unit of the same kind as {base!r}: {exc}") from None
+        unit = Unit(code, raw["kind"], one - zero, zero)
+        for name in (code, *raw["also"]):
+            if by_name.setdefault(name, unit) is not unit:
+                raise KnowledgeError(file, f"units.{code}.also", f"{name!r} names two units")
+    return lexicon, Units(by_name)
+
+
+def normalise_text(text: str) -> str:
+    """How free text is compared with the lexicon: case, spacing and a final full stop aside."""
+    return " ".join(text.lower().split()).rstrip(".!").strip()
 
 
 def _load_parameters(root: Path, source_ids: set[str]) -> dict[str, float]:

@@ -105,6 +105,7 @@ def _notes(kb: Knowledge, record: PatientRecord, facts: FactSet,
         if any(w in inference.present for w in gap.when) and not any(
                 m in facts.documented for m in gap.missing):
             notes.append(f"Data gap: {gap.text} ({_cite(kb, gap.sources)})")
+    notes.extend(f"Data gap: {text}" for text in facts.unreadable)
     notes.extend(f"Input: {note}" for note in record.notes + facts.notes)
     notes.append(f"Knowledge base {kb.id} {kb.version} ({kb.status}); decision support only, "
                  "not a diagnosis.")

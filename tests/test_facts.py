@@ -83,9 +83,12 @@ def test_reflex_and_strength_grades_are_classified(kb: Knowledge) -> None:
                       "strength_foot_eversion": "severe", "strength_foot_inversion": "weak"}
 
 
-def test_out_of_range_grade_is_ignored_with_a_note(kb: Knowledge) -> None:
+def test_out_of_range_grade_is_not_used_and_is_a_data_gap(kb: Knowledge) -> None:
     result = facts_of(kb, observation(coded(EXAM, "strength-knee-extension"), valueInteger=9))
-    assert findings(result) == [] and "no readable value" in result.notes[0]
+    assert findings(result) == [] and result.notes == ()
+    assert result.unreadable == ("Knee extension strength is recorded in urn:uuid:r0 but it has no "
+                                 "MRC grade 0-5, so it was not used: check it and record it in "
+                                 "coded form.",)
 
 
 def test_falling_serial_grades_mark_the_latest_progressive(kb: Knowledge) -> None:

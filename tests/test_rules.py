@@ -12,7 +12,7 @@ from service.knowledge import Knowledge
 from service.reasoning import Inference, Reasoner
 
 _DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
-                             "recent": True, "persisting": False, "level": "none",
+                             "recent": True, "new": True, "persisting": False, "level": "none",
                              "progressive": False}
 
 
@@ -21,9 +21,9 @@ def finding(concept: str, **attrs: Any) -> InputFact:
     return InputFact("finding", tuple(sorted(values.items())), concept, f"Observation/{concept}")
 
 
-def treatment(concept: str) -> InputFact:
-    return InputFact("treatment", (("concept", concept), ("status", "active")), concept,
-                     f"Procedure/{concept}")
+def treatment(concept: str, status: str = "active", long_term: bool = False) -> InputFact:
+    return InputFact("treatment", (("concept", concept), ("long_term", long_term),
+                                   ("status", status)), concept, f"Procedure/{concept}")
 
 
 OLDER = InputFact("patient", (("older", True),), "Age 70 years", None)
@@ -49,7 +49,9 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-CES-BLADDER": [LBP, finding("bladder_dysfunction")],
     "E-CES-BOWEL": [LBP, finding("bowel_dysfunction")],
     "E-CES-SADDLE": [LBP, finding("saddle_sensory_loss")],
-    "E-CES-SADDLE-SITE": [LBP, finding("numbness", site="perineum")],
+    "E-CES-SADDLE-SITE": [LBP, finding("other_sensory_disturbance", site="perineum")],
+    "E-CES-RETENTION-MEASURED": [LBP, finding("post_void_residual", grade="high")],
+    "E-CES-SEXUAL": [LBP, finding("sexual_dysfunction")],
     "E-MOTOR-SEVERE": [finding("strength_great_toe_extension", grade="severe")],
     "E-MOTOR-PROGRESSIVE": [finding("strength_great_toe_extension", grade="weak",
                                     progressive=True)],
@@ -62,8 +64,12 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-FLAG-MALIGNANCY-HISTORY": [LBP, finding("history_of_cancer", status="history")],
     "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss"), OLDER],
     "E-FLAG-INFECTION": [LBP, finding("fever")],
+    "E-FLAG-INFECTION-TEMPERATURE": [LBP, finding("body_temperature", grade="high")],
+    "E-FLAG-INFECTION-TREATMENT": [LBP, treatment("immunosuppression")],
+    "E-FLAG-FRACTURE-STEROID-MEDICINE": [LBP, treatment("systemic_corticosteroid",
+                                                        long_term=True)],
     "E-FLAG-FRACTURE": [LBP, finding("osteoporosis")],
-    "E-DIABETES-CODED": [finding("diabetes_complication")],
+    "E-DIABETES-CODED": [finding("diabetes")],
     "E-DIABETES-HBA1C": [finding("hba1c", grade="high")],
     "E-BILATERAL-SENSORY": [finding("paresthesia", side="bilateral")],
     "E-BILATERAL-SENSORY-SIDES": [finding("numbness", side="left"),
@@ -147,6 +153,13 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
                            finding("strength_foot_inversion", grade="normal", side="right")],
     "P-SURGICAL": [finding("sciatica", persisting=True), finding("ankle_reflex", grade="reduced")],
     "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss")],
+    "E-CES-RETENTION-MEASURED": [LBP, finding("post_void_residual", grade="normal")],
+    "E-CES-SEXUAL": [LBP, finding("sexual_dysfunction", new=False, recent=False)],  # long-standing
+    "E-FLAG-INFECTION-TEMPERATURE": [LBP, finding("body_temperature", grade="high",
+                                                  recent=False)],  # a fever years ago
+    "E-FLAG-INFECTION-TREATMENT": [LBP, treatment("immunosuppression", status="completed")],
+    "E-FLAG-FRACTURE-STEROID-MEDICINE": [LBP, treatment("systemic_corticosteroid")],  # short course
+    "E-CES-SADDLE-SITE": [LBP, finding("paresthesia", site="great_toe")],
 }
 
 

@@ -1,8 +1,9 @@
 """Generated patients: random mixtures of the samples' clinical resources, varied where it matters.
 
 Each bundle is one patient (every resource re-pointed to it) with 1-14 resources drawn from all
-samples, then varied: sides swapped, dates moved (recent vs persisting), grades and values changed,
-the birth date moved (age). Seeded, so a failing case can be reproduced from its number.
+samples, then varied: sides swapped, dates moved (recent vs persisting), grades, quantities and
+text values changed (in components too), the birth date moved (age). Seeded, so a failing case
+can be reproduced from its number.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tests.conftest import SAMPLE_FILES
 
 _SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
 _DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",
-              "issued")
+              "issued", "authoredOn")
+_TEXTS = ["No", "Yes", "denies", "Positive", "not sure", "none"]  # lexicon words and one unreadable
 
 
 @cache
@@ -58,8 +60,18 @@ def _vary(resource: dict[str, Any], rng: random.Random, index: int) -> dict[str,
     for key in _DATE_KEYS:
         if key in resource and rng.random() < 0.5:
             resource[key] = f"202{rng.randint(4, 6)}-0{rng.randint(1, 9)}-{rng.randint(10, 28)}"
-    if "valueInteger" in resource and rng.random() < 0.5:
-        resource["valueInteger"] = rng.randint(0, 5)
-    if "valueQuantity" in resource and rng.random() < 0.5:
-        resource["valueQuantity"]["value"] = round(rng.uniform(4.0, 12.0), 1)
+    for part in [resource, *resource.get("component", [])]:
+        _vary_value(part, rng)
     return resource
+
+
+def _vary_value(part: dict[str, Any], rng: random.Random) -> None:
+    """Grades anywhere in 0-5, quantities half to one and a half times the sample's (across the
+    thresholds), and text values among the lexicon's words and one it cannot read."""
+    if "valueInteger" in part and rng.random() < 0.5:
+        part["valueInteger"] = rng.randint(0, 5)
+    if "valueQuantity" in part and rng.random() < 0.5:
+        part["valueQuantity"]["value"] = round(part["valueQuantity"]["value"]
+                                               * rng.uniform(0.5, 1.5), 2)
+    if "valueString" in part and rng.random() < 0.5:
+        part["valueString"] = rng.choice(_TEXTS)
