@@ -17,7 +17,7 @@ from typing import Any
 from service.dates import age_in_years, parse_instant
 from service.intake import PatientRecord, Resource
 from service.knowledge import Concept, Knowledge
-from service.values import Unreadable, graded, presence
+from service.values import Unreadable, codings, graded, presence
 
 FactValue = str | bool
 _ACTIVE_TREATMENT = {"active", "in-progress"}
@@ -117,8 +117,8 @@ class _Builder:
 
     def _add_condition(self, resource: Resource, data: dict[str, Any]) -> None:
         qualifiers = self._qualifiers(c for site in data.get("bodySite") or []
-                                      for c in _codings(site))
-        side = self._side(qualifiers, _codings(data.get("code")))
+                                      for c in codings(site))
+        side = self._side(qualifiers, codings(data.get("code")))
         onset = self._condition_onset(data)
         status = "history" if resource.history else "active"
         for concept in self._concepts(data.get("code")):
@@ -133,8 +133,8 @@ class _Builder:
         else (a component coded like its parent, such as a straight-leg raise's angle, is part of
         the parent's finding). A panel (hasMember, no value) is only a heading for its members, and
         a concept restated from a source in the bundle (derivedFrom) is read once, at the source."""
-        qualifiers = self._qualifiers(_codings(data.get("bodySite")))
-        side = self._side(qualifiers, _codings(data.get("code")))
+        qualifiers = self._qualifiers(codings(data.get("bodySite")))
+        side = self._side(qualifiers, codings(data.get("code")))
         when = _first_instant(data.get("effectiveDateTime"),
                               (data.get("effectivePeriod") or {}).get("start"), data.get("issued"))
         own = self._concepts(data.get("code"))
@@ -150,7 +150,7 @@ class _Builder:
                 continue
             concepts = [c for c in self._concepts(component.get("code")) if c not in own]
             if concepts:
-                sides = self._qualifiers(_codings(component.get("code"))).sides
+                sides = self._qualifiers(codings(component.get("code"))).sides
                 self._read(resource, component, concepts, qualifiers,
                            _side_of(sides) if sides else side, when)
 
@@ -217,7 +217,7 @@ class _Builder:
 
     def _concepts(self, concept: Any) -> list[Concept]:
         found: dict[str, Concept] = {}
-        for coding in _codings(concept):
+        for coding in codings(concept):
             for match in self.kb.concepts_for(coding.get("system", ""), coding.get("code", "")):
                 if match.kind == "clinical":
                     found.setdefault(match.name, match)
@@ -235,10 +235,11 @@ class _Builder:
                     result.sides.add(concept.name)
         return result
 
-    def _side(self, q: _Qualifiers, codings: list[dict[str, Any]]) -> str:
+    def _side(self, q: _Qualifiers, code: list[dict[str, Any]]) -> str:
+        """From the laterality in bodySite, else from a sided ICD-10-CM code (M54.31 right)."""
         sides = set(q.sides)
         if not sides:
-            for coding in codings:
+            for coding in code:
                 known = self.kb.coding_for(coding.get("system", ""), coding.get("code", ""))
                 if known and known.side:
                     sides.add(known.side)
@@ -309,17 +310,11 @@ def _has_value(data: dict[str, Any]) -> bool:
     return any(key.startswith("value") for key in data)
 
 
-def _codings(concept: Any) -> list[dict[str, Any]]:
-    if not isinstance(concept, dict):
-        return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
-
-
 def _text_of(concept: Any) -> str:
     if isinstance(concept, dict):
         if concept.get("text"):
             return str(concept["text"])
-        for coding in _codings(concept):
+        for coding in codings(concept):
             if coding.get("display"):
                 return str(coding["display"])
     return "coded"

@@ -34,9 +34,9 @@ def presence(part: dict[str, Any], kb: Knowledge) -> bool | Unreadable:
     """Present unless the value says absent; free text must be a word of the lexicon."""
     if part.get("valueBoolean") is False:
         return False
-    codings = _codings(part.get("valueCodeableConcept")) + [
-        c for i in part.get("interpretation") or [] for c in _codings(i)]
-    if any(concept.role == "absent_value" for c in codings
+    values = codings(part.get("valueCodeableConcept")) + [
+        c for i in part.get("interpretation") or [] for c in codings(i)]
+    if any(concept.role == "absent_value" for c in values
            for concept in kb.concepts_for(c.get("system", ""), c.get("code", ""))):
         return False
     text = part.get("valueString")
@@ -99,7 +99,7 @@ def _unit_of(value: dict[str, Any]) -> str | None:
 def _reflex(part: dict[str, Any], kb: Knowledge) -> Graded | Unreadable:
     value = part.get("valueInteger")
     if value is None:
-        for coding in _codings(part.get("valueCodeableConcept")):
+        for coding in codings(part.get("valueCodeableConcept")):
             value = _EXAM_SYSTEM_GRADES.get(coding.get("code", ""), value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4:
         return Unreadable("it has no reflex grade 0-4")
@@ -126,7 +126,8 @@ def _shown_quantity(part: dict[str, Any], number: float, concept: Concept) -> st
     return f"{given} = {number:g} {concept.unit}"
 
 
-def _codings(concept: Any) -> list[dict[str, Any]]:
+def codings(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept, tolerating anything else (an unread shape has none)."""
     if not isinstance(concept, dict):
         return []
     return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
