@@ -81,8 +81,8 @@ def call(service_id: str) -> Response:
     pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock())
     rt.note(assessment)
-    return json_response({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
-                                       hook_call.hook_instance)})
+    return json_response({"cards": build_cards(pipeline.kb, assessment.explanation,
+                                               assessment.resource, hook_call.hook_instance)})
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
