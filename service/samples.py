@@ -26,6 +26,11 @@ def sample_files() -> list[Path]:
     return sorted(p for p in samples_dir().glob("*.json") if not is_expectation(p))
 
 
+def cds_hooks_files() -> list[Path]:
+    """Some samples again as CDS Hooks requests (prefetch as a FHIR server returns it)."""
+    return sorted((samples_dir() / "cds-hooks").glob("*.json"))
+
+
 def expectation_path(sample: Path) -> Path:
     return sample.with_name(sample.name.removesuffix(".json") + EXPECTED_SUFFIX)
 
