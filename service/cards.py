@@ -22,8 +22,9 @@ OVERRIDE_SYSTEM = f"{BASE}/CodeSystem/override-reason"
 OVERRIDE_REASONS = {"already-addressed": "Already addressed", "not-relevant": "Not relevant",
                     "patient-declined": "Patient declined",
                     "information-incorrect": "Information incorrect"}
-_FULL = ("*The full explanation, with every finding, guidance and sources, is the narrative of "
-         "the RiskAssessment that the suggestion records.*")
+_FULL = ("*Every finding, the guidance and the sources: in the narrative of the RiskAssessment "
+         "that the suggestion records.*")
+_NOT_DOCUMENTED = (" is not documented.", " are not documented.")
 
 
 def build_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, Any],
@@ -63,24 +64,35 @@ def _summary(explanation: Explanation) -> str:
 
 
 def card_detail(explanation: Explanation) -> str:
-    """Markdown within DETAIL_LIMIT: with every reason shown if that fits, else the first ones,
-    else none (the conclusions, advice and safety-netting always)."""
-    for shown in (REASONS_SHOWN, 1, 0):
-        text = _detail(explanation, shown)
+    """Markdown within DETAIL_LIMIT: the first reasons of each conclusion and what is not
+    documented if they fit, else fewer; the advice, conclusions and safety-netting always."""
+    for shown, gaps_named in ((REASONS_SHOWN, True), (1, True), (0, True), (0, False)):
+        text = _detail(explanation, shown, gaps_named)
         if len(text) <= DETAIL_LIMIT:
-            return text
-    return text[:DETAIL_LIMIT - 1].rstrip() + "…"
+            break
+    return text
 
 
-def _detail(explanation: Explanation, shown: int) -> str:
+def _detail(explanation: Explanation, shown: int, gaps_named: bool) -> str:
     pathway = explanation.pathway
     lines = [f"**{pathway.display}.** {pathway.mitigation}", ""]
     lines += [_finding_line(finding, shown) for finding in explanation.findings]
-    gaps = [note.text.split(". ")[0].rstrip(".") + "." for note in explanation.notes_of("data-gap")]
+    gaps = [_missing(note.text) for note in explanation.notes_of("data-gap")]
     if gaps:
-        lines += ["", "**Not documented:** " + " ".join(gaps)]
+        lines += ["", "**Not documented:** " + ("; ".join(gaps) + "." if gaps_named
+                                                 else f"{len(gaps)} items (see the narrative).")]
     lines += ["", f"**Safety-netting:** {pathway.safety_net}", "", _FULL]
     return "\n".join(lines).strip()
+
+
+def _missing(gap: str) -> str:
+    """'Bladder function is not documented. Ask ...' -> 'bladder function'."""
+    first = gap.split(". ")[0] + "."
+    for ending in _NOT_DOCUMENTED:
+        if first.endswith(ending):
+            subject = first.removesuffix(ending)
+            return subject[:1].lower() + subject[1:]
+    return first.rstrip(".")
 
 
 def _finding_line(finding: Finding, shown: int) -> str:

@@ -98,7 +98,7 @@ def test_every_sample_gives_the_card_of_its_pathway(client: FlaskClient, sample:
     assert card["indicator"] == INDICATOR[pathway]
     assert card["source"]["topic"]["code"] == pathway
     assert card["source"]["url"].startswith("https://")
-    assert len(card["detail"]) <= DETAIL_LIMIT
+    assert len(card["detail"]) <= DETAIL_LIMIT and "**Safety-netting:**" in card["detail"]
     assert {r["code"] for r in card["overrideReasons"]} == {
         "already-addressed", "not-relevant", "patient-declined", "information-incorrect"}
     [suggestion] = card["suggestions"]

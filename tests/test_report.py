@@ -29,6 +29,7 @@ R4_ATTRIBUTES = {"abbr", "accesskey", "align", "alt", "axis", "bgcolor", "border
                  "rev", "rowspan", "rules", "scope", "shape", "span", "src", "start", "style",
                  "summary", "tabindex", "title", "type", "valign", "value", "vspace", "width"}
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quoted"'
+NOT_XML = "bell\x07 escape\x1b form\x0c feed"  # valid JSON and R4 strings, not XML
 
 
 def assess(client: FlaskClient, body: Any, as_of: str = "2026-03-01T09:00:00Z") -> dict[str, Any]:
@@ -116,6 +117,16 @@ def test_text_from_the_input_is_escaped_in_the_narrative(client: FlaskClient) ->
     assert r4_narrative_problems(div) == []
     assert HOSTILE in text_of(div)  # shown as text, never as markup
     assert "<script" not in div and "&lt;script&gt;" in div
+
+
+def test_characters_xml_cannot_hold_are_dropped_from_the_narrative(client: FlaskClient) -> None:
+    bundle = load(sample("05-"))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Procedure":
+            entry["resource"]["code"]["text"] = NOT_XML
+    div = assess(client, bundle)["text"]["div"]
+    assert r4_narrative_problems(div) == []
+    assert "bell escape form feed" in text_of(div)
 
 
 def test_the_same_input_gives_the_same_narrative(client: FlaskClient) -> None:
