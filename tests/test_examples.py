@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from service.cds_request import PREFETCH
 from service.samples import cds_hooks_files
 from tests.conftest import ASSESS, SAMPLE_FILES, SAMPLES, expected_for, summary
 from tests.support.cds import INDICATOR
@@ -60,3 +61,8 @@ def test_a_cds_hooks_sample_gives_its_samples_card(client: FlaskClient, request_
     if cards:
         resource = cards[0]["suggestions"][0]["actions"][0]["resource"]
         assert summary(resource)["pathway"] == pathway
+
+
+def test_the_documented_prefetch_keys_are_the_discovery_templates(client: FlaskClient) -> None:
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]["CdsRequest"]
+    assert set(schema["properties"]["prefetch"]["properties"]) == set(PREFETCH)
