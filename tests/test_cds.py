@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
-from service.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM
+from service.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM, card_detail
+from service.report import Note, Reason
 from service.settings import Settings
 from tests.conftest import (
     FIXED_NOW,
@@ -359,3 +361,20 @@ def test_cors_preflight_for_a_browser_cds_client() -> None:
         "Access-Control-Request-Headers": "Authorization, Content-Type"})
     assert response.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_a_long_detail_gives_way_but_keeps_the_safety_net(app: Flask) -> None:
+    """Many long reasons and gaps: fewer reasons, then a count of the gaps, never the advice."""
+    pipeline = app.extensions["spinefoot"].pipeline
+    sample = next(s for s in SAMPLE_FILES if expected_for(s)["pathway"] in INDICATOR)
+    explanation = pipeline.assess_body(sample.read_bytes(), expected_for(sample)["asOf"],
+                                       lambda: FIXED_NOW).explanation
+    long = Reason("A finding with a very long description " * 4, "Observation", "2026-02-01", None)
+    gap = Note("data-gap", "clinician", "Something long enough to matter " * 3 + "is not documented.")
+    crowded = dataclasses.replace(
+        explanation, notes=explanation.notes + (gap,) * 8,
+        findings=tuple(dataclasses.replace(f, reasons=(long,) * 9) for f in explanation.findings) * 3)
+    detail = card_detail(crowded)
+    assert len(detail) <= DETAIL_LIMIT
+    assert explanation.pathway.safety_net in detail and explanation.pathway.mitigation in detail
+    assert all(f.title in detail for f in crowded.findings)
