@@ -13,6 +13,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY knowledge ./knowledge
+COPY fhir_samples ./fhir_samples
 RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/spinefoot \
  && pip --python /opt/spinefoot/bin/python install --no-cache-dir --no-index --find-links /wheels spinefoot

@@ -15,7 +15,7 @@ from service.facts import build_facts
 from service.intake import Limits, parse_json, patient_record
 from service.knowledge import load_knowledge
 from service.reasoning import Reasoner
-from service.report import build_risk_assessment
+from service.report import build_risk_assessment, explain
 
 STAGES = ("parse JSON", "validate FHIR", "map facts", "rules", "build + serialise", "total")
 
@@ -48,7 +48,7 @@ def _facts(bundle: Any, kb: Any, as_of: Any) -> tuple[Any, Any]:
 
 
 def _report(kb: Any, record: Any, facts: Any, inference: Any, as_of: Any) -> str:
-    resource = build_risk_assessment(kb, record, facts, inference, as_of)
+    resource = build_risk_assessment(kb, record, explain(kb, record, facts, inference), as_of)
     assert not fhir.validate_resource(resource)
     return json.dumps(resource, ensure_ascii=False)
 

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document (`/openapi.json`) and a readable page of it (`/docs`).
 
-The document is data (`openapi.yaml`), with `servers` set from the configured base URL. The page
+The document is data (`openapi.yaml`), with `servers` set from the configured base URL and the
+shipped samples added as request examples (so Swagger's "Try it out" sends a real Bundle). The page
 is Swagger UI 5 from the `flask-openapi3-swagger` package, served from this app: no CDN, so it
 works inside a hospital network with no way out.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.resources
 import importlib.util
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from werkzeug.exceptions import NotFound
+
+from service.samples import cds_hooks_files, expected_for, sample_files, samples_dir
 
 docs = Blueprint("docs", __name__)
 
@@ -42,7 +46,22 @@ _PAGE = """<!DOCTYPE html>
 def _document() -> dict[str, Any]:
     text = importlib.resources.files("service").joinpath("openapi.yaml").read_text("utf-8")
     document: dict[str, Any] = yaml.safe_load(text)
+    paths = document["paths"]
+    for content in paths["/fhir/RiskAssessment/$assess"]["post"]["requestBody"]["content"].values():
+        content["examples"] = _examples(sample_files())
+    hooks = paths["/cds-services/{id}"]["post"]["requestBody"]["content"]["application/json"]
+    hooks["examples"] = _examples(cds_hooks_files())
     return document
+
+
+def _examples(files: list[Path]) -> dict[str, Any]:
+    """Each file as an OpenAPI example, named by its stem, summarised by its expected pathway."""
+    examples = {}
+    for path in files:
+        expected = expected_for(samples_dir() / path.name) or {}
+        examples[path.stem] = {"summary": f"{path.stem} (expected: {expected.get('pathway', '?')})",
+                               "value": json.loads(path.read_text(encoding="utf-8"))}
+    return examples
 
 
 def openapi_document(base_url: str | None) -> dict[str, Any]:

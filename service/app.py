@@ -25,6 +25,7 @@ from service.metadata import capability_statement, operation_definition
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.playground import playground
 from service.responses import fhir_response, json_response
 from service.runtime import Runtime, runtime
 from service.settings import Settings, SettingsError
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None,
     app.register_blueprint(api)
     app.register_blueprint(docs)
     app.register_blueprint(cds)
+    if settings.playground:  # off by default: it accepts patient data in a browser form
+        app.register_blueprint(playground)
     app.register_error_handler(SpinefootError, _spinefoot_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound
 
-from service.cards import build_cards
+from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
 from service.cds_request import PREFETCH, gather_bundle, read_hook_call
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
 from service.fhir_client import FetchLimits, FhirClient
@@ -81,8 +81,8 @@ def call(service_id: str) -> Response:
     pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock())
     rt.note(assessment)
-    return json_response({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
-                                       hook_call.hook_instance)})
+    return json_response({"cards": build_cards(pipeline.kb, assessment.explanation,
+                                               assessment.resource, hook_call.hook_instance)})
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
@@ -105,6 +105,15 @@ class _OverrideReason(Schema):
 
     reason = fields.Nested(_Coding)
     userComment = fields.String()
+
+    # issue 14: a reason must be one the card offered (service/cards.py OVERRIDE_REASONS)
+    @validates_schema
+    def _offered(self, data: dict[str, Any], **_: Any) -> None:
+        reason = data.get("reason")
+        if reason and (reason.get("system") != OVERRIDE_SYSTEM
+                       or reason["code"] not in OVERRIDE_REASONS):
+            raise ValidationError(f"must be one of the card's overrideReasons "
+                                  f"({OVERRIDE_SYSTEM}: {', '.join(OVERRIDE_REASONS)})", "reason")
 
 
 class _Feedback(Schema):

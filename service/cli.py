@@ -1,4 +1,4 @@
-"""`spinefoot serve | assess | check-knowledge | healthcheck`.
+"""`spinefoot serve | assess | samples | check-knowledge | healthcheck`.
 
 Exit codes: 0 fine; 1 an assessment or health check failed; 2 bad settings or knowledge base.
 """
@@ -11,14 +11,24 @@ import os
 import sys
 import tempfile
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from service.errors import KnowledgeError, SpinefootError
 from service.knowledge import load_knowledge
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.samples import (
+    differences,
+    expectation_path,
+    expected_for,
+    is_expectation,
+    sample_files,
+    samples_dir,
+)
 from service.settings import (
     MULTIPROC_ENV,
     SettingsError,
@@ -54,11 +64,23 @@ def _parser() -> argparse.ArgumentParser:
                            help=f"{declared.metadata['help']} [{env_name(name)}; default: "
                                 f"{declared.metadata['default'].replace('`', '')}]")
     serve.set_defaults(run=_serve)
-    assess = sub.add_parser("assess", help="print the RiskAssessment for each bundle file")
-    assess.add_argument("files", nargs="+", type=Path)
-    assess.add_argument("--as-of", default=None, help="evaluation instant (default: now)")
+    assess = sub.add_parser(
+        "assess", help="assess bundle files: the RiskAssessment of each (stdout), a summary "
+                       "line per file and a tally (stderr)",
+        description="FILE may be - for standard input; *.expected.json files are skipped.")
+    assess.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    assess.add_argument("--as-of", default=None,
+                        help="evaluation instant (default: the asOf of FILE's .expected.json with "
+                             "--check, else now)")
     assess.add_argument("--knowledge-dir", type=Path, default=None)
+    assess.add_argument("--check", action="store_true",
+                        help="compare each result with the .expected.json beside it instead of "
+                             "printing it; exit 1 on any difference")
+    assess.add_argument("--pretty", action="store_true", help="indent the JSON")
     assess.set_defaults(run=_assess)
+    samples = sub.add_parser("samples", help="list the shipped sample bundles and what each "
+                                             "is expected to give")
+    samples.set_defaults(run=_samples)
     check = sub.add_parser("check-knowledge",
                            help="validate a knowledge directory (a site's own, before deploying)")
     check.add_argument("directory", type=Path, nargs="?", default=None)
@@ -85,21 +107,56 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _assess(args: argparse.Namespace) -> int:
-    """One JSON document per file (pretty for one file, one line each for several)."""
+    """Results on stdout (one JSON document per file), a line per file and a tally on stderr."""
     pipeline = Pipeline(load_knowledge(args.knowledge_dir))
-    failed = 0
-    for path in args.files:
-        try:
-            result = pipeline.assess_body(path.read_bytes(), args.as_of,
-                                          lambda: datetime.now(UTC)).resource
-        except SpinefootError as exc:
-            failed += 1
-            result = operation_outcome(exc.issues)
-        except OSError as exc:
-            failed += 1
-            result = operation_outcome([SpinefootError.single("not-found", str(exc)).issues[0]])
-        print(json.dumps(result, ensure_ascii=False, indent=2 if len(args.files) == 1 else None))
-    return 1 if failed else 0
+    files = [path for path in args.files if not is_expectation(path)]
+    tally: Counter[str] = Counter()
+    for path in files:
+        result, outcome = _assess_file(pipeline, path, args.as_of, args.check)
+        tally[outcome] += 1
+        if not args.check:
+            print(json.dumps(result, ensure_ascii=False, indent=2 if args.pretty else None))
+    print(f"{len(files)} files: " + ", ".join(f"{n} {word}" for word, n in sorted(tally.items())),
+          file=sys.stderr)
+    return 0 if set(tally) <= {"assessed", "as expected"} else 1
+
+
+def _assess_file(pipeline: Pipeline, path: Path, as_of: str | None,
+                 check: bool) -> tuple[dict[str, Any], str]:
+    """Assess one file and print its summary line; the outcome word goes in the tally."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    expected = expected_for(path) if check and name != "<stdin>" else None
+    if check and expected is None:
+        print(f"{name}: no {expectation_path(path).name} to check against", file=sys.stderr)
+        return {}, "without expectation"
+    try:
+        body = sys.stdin.buffer.read() if name == "<stdin>" else path.read_bytes()
+        assessment = pipeline.assess_body(body, as_of or (expected or {}).get("asOf"),
+                                          lambda: datetime.now(UTC))
+    except SpinefootError as exc:
+        print(f"{name}: failed: {exc.issues[0].diagnostics}", file=sys.stderr)
+        return operation_outcome(exc.issues), "failed"
+    except OSError as exc:
+        print(f"{name}: failed: {exc.strerror or exc}", file=sys.stderr)
+        return operation_outcome([SpinefootError.single("not-found", str(exc)).issues[0]]), "failed"
+    findings = "; ".join(f.title for f in assessment.explanation.findings) or "no conclusion"
+    problems = differences(assessment.resource, expected) if expected is not None else []
+    line = f"{name}: {assessment.pathway} ({findings})"
+    if expected is None:
+        print(line, file=sys.stderr)
+        return assessment.resource, "assessed"
+    print(line + (f": DIFFERENT: {'; '.join(problems)}" if problems else ": as expected"),
+          file=sys.stderr)
+    return assessment.resource, "different" if problems else "as expected"
+
+
+def _samples(args: argparse.Namespace) -> int:
+    for path in sample_files():
+        expected = expected_for(path) or {}
+        print(f"{path.name}\t{expected.get('pathway', '?')}\t{expected.get('description', '')}")
+    print(f"({len(sample_files())} samples in {samples_dir()}; "
+          f"check them all: spinefoot assess --check {samples_dir()}/*.json)", file=sys.stderr)
+    return 0
 
 
 def _check_knowledge(args: argparse.Namespace) -> int:

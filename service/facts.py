@@ -181,7 +181,12 @@ class _Builder:
                     self.strength_series[fact] = (when, value.number)
 
     def _unreadable(self, resource: Resource, concept: Concept, why: Unreadable) -> None:
-        self.unreadable.append(f"{concept.display} is recorded in {resource.ref} but {why.reason}, "
+        """Named so that it still means something once stored: `Type/id`, else type and date."""
+        rid = resource.data.get("id")
+        when = resource.data.get("effectiveDateTime") or resource.data.get("issued")
+        where = (f"{resource.type}/{rid}" if isinstance(rid, str) and rid
+                 else f"an {resource.type}" + (f" of {str(when)[:10]}" if when else ""))
+        self.unreadable.append(f"{concept.display} is recorded in {where} but {why.reason}, "
                                "so it was not used: check it and record it in coded form.")
 
     # -- shared pieces

@@ -59,6 +59,7 @@ class PatientRecord:
     resources: tuple[Resource, ...]
     entry_count: int
     notes: tuple[str, ...]
+    patient: dict[str, Any] | None = None  # the Patient resource, for a durable subject reference
 
 
 # ---------------------------------------------------------------- body -> bundle and asOf
@@ -195,7 +196,8 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
                                   tuple(r for r in sources if r in counted_refs)))
     birth = patients[0]["resource"].get("birthDate") if patients else None
     return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
-                         len(bundle.get("entry") or []), tuple(notes))
+                         len(bundle.get("entry") or []), tuple(notes),
+                         patients[0]["resource"] if patients else None)
 
 
 class _ReferenceIndex:

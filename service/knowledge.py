@@ -154,6 +154,7 @@ class ConclusionDef:
     outcome: Coding
     per_root: bool
     rank: int
+    red_flag: bool = False  # named among the red flags in the narrative
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class Guidance:
     title: str
     text: str
     sources: tuple[str, ...]
+    audience: str = "patient"  # patient | clinician: who the text is written for
 
 
 @dataclass(frozen=True)
@@ -458,6 +460,7 @@ class ConclusionSchema(_Strict):
     text = fields.String(required=True)
     outcome = fields.Nested(CodingSchema(only=("system", "code", "display")), required=True)
     per_root = fields.Boolean(load_default=False)
+    red_flag = fields.Boolean(load_default=False)
 
 
 class PathwaySchema(_Strict):
@@ -476,6 +479,8 @@ class GuidanceSchema(_Strict):
     title = fields.String(required=True)
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    audience = fields.String(load_default="patient",
+                             validate=validate.OneOf(["patient", "clinician"]))
 
 
 class GapSchema(_Strict):
@@ -764,7 +769,7 @@ def _load_conclusions(root: Path, systems: Mapping[str, str]) -> dict[str, Concl
         result[name] = ConclusionDef(
             name, loaded["text"],
             Coding(systems[outcome["system"]], outcome["code"], outcome["display"], "A", "contract"),
-            loaded["per_root"], rank)
+            loaded["per_root"], rank, loaded["red_flag"])
     return result
 
 
@@ -795,7 +800,8 @@ def _load_guidance(root: Path, source_ids: set[str], conclusions: Mapping[str, C
             raise KnowledgeError(file, f"[{i}] {raw['id']}.for.{kind}", f"unknown {kind} {name!r}")
         _check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
         result.append(Guidance(raw["id"], (kind, name), raw["title"],
-                               " ".join(raw["text"].split()), tuple(raw["sources"])))
+                               " ".join(raw["text"].split()), tuple(raw["sources"]),
+                               raw["audience"]))
     return tuple(result)
 
 

@@ -36,7 +36,10 @@ def operation_definition() -> dict[str, Any]:
                               "Procedure, MedicationStatement, MedicationRequest are read)."},
             {"name": "asOf", "use": "in", "min": 0, "max": "1", "type": "dateTime",
              "documentation": "Evaluation instant for durations and ages; default now."},
-            {"name": "return", "use": "out", "min": 1, "max": "1", "type": "RiskAssessment"},
+            {"name": "return", "use": "out", "min": 1, "max": "1", "type": "RiskAssessment",
+             "documentation": "With a generated narrative; subject Patient/<id> and basis "
+                              "Type/<id> where the input has ids; each note coded by the "
+                              f"extensions {BASE}/StructureDefinition/note-kind and note-audience."},
         ],
     }
 

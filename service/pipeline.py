@@ -14,7 +14,7 @@ from service.facts import build_facts
 from service.intake import Limits, check_entry_count, read_body, read_bundle
 from service.knowledge import Knowledge
 from service.reasoning import Reasoner
-from service.report import build_risk_assessment
+from service.report import Explanation, build_risk_assessment, explain
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Assessment:
     entry_count: int
     fired: tuple[str, ...]  # the rules behind the surviving conclusions, sorted
     rule_seconds: float     # forward chaining alone, for the metrics
+    explanation: Explanation  # what the resource says, for cards and pages
 
 
 class Pipeline:
@@ -46,9 +47,10 @@ class Pipeline:
         started = time.perf_counter()
         inference = self.reasoner.infer(facts)
         rule_seconds = time.perf_counter() - started
-        resource = build_risk_assessment(self.kb, record, facts, inference, as_of)
+        explanation = explain(self.kb, record, facts, inference)
+        resource = build_risk_assessment(self.kb, record, explanation, as_of)
         problems = fhir.validate_resource(resource)
         if problems:  # our own output must always be valid R4: a bug, never the client's fault
             raise EngineFailure(problems)
         return Assessment(resource, inference.pathway.code, record.entry_count,
-                          tuple(sorted(inference.fired)), rule_seconds)
+                          tuple(sorted(inference.fired)), rule_seconds, explanation)

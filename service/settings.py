@@ -46,6 +46,8 @@ class Settings:
     cds_jwt_issuers: tuple[str, ...] = ()
     cds_jwks: str | None = None
     cds_replay_db: Path = Path("/tmp/spinefoot-cds-jti.sqlite3")
+    # issue 14: the playground page
+    playground: bool = False
 
 
 class SettingsError(Exception):
@@ -149,6 +151,10 @@ class SettingsSchema(Schema):
     cds_replay_db = fields.String(validate=validate.Length(min=1), metadata=_doc(
         "SQLite file where used `jti`s are kept, shared by the worker processes",
         "`/tmp/spinefoot-cds-jti.sqlite3`"))
+    # issue 14: the playground page
+    playground = fields.Boolean(metadata=_doc(
+        "serve `/playground`, a page for integration testers; it accepts patient data, so keep "
+        "it off in production", "`false`"))
 
     @validates_schema
     def _jwt_needs(self, data: dict[str, Any], **_: Any) -> None:

@@ -16,6 +16,7 @@ from service.knowledge import Concept, Knowledge, normalise_text
 UCUM = "http://unitsofmeasure.org"
 _EXAM_SYSTEM_GRADES = {"absent": 0, "diminished": 1, "normal": 2, "brisk": 3}
 _MRC_NORMAL = 5
+_REFLEX_WORDS = ("absent", "diminished", "normal", "brisk", "clonus")  # contract §2, grades 0-4
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,12 @@ def _reflex(part: dict[str, Any], kb: Knowledge) -> Graded | Unreadable:
             value = _EXAM_SYSTEM_GRADES.get(coding.get("code", ""), value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4:
         return Unreadable("it has no reflex grade 0-4")
+    shown = f"grade {value} ({_REFLEX_WORDS[value]})"
     if value <= kb.parameter("reduced_reflex_max_grade"):
-        return Graded("reduced", f"grade {value} (reduced)", value)
+        return Graded("reduced", shown, value)
     if value >= kb.parameter("brisk_reflex_min_grade"):
-        return Graded("brisk", f"grade {value} (brisk)", value)
-    return Graded("normal", f"grade {value} (normal)", value)
+        return Graded("brisk", shown, value)
+    return Graded("normal", shown, value)
 
 
 def _strength(number: float, kb: Knowledge) -> Graded | Unreadable:

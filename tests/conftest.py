@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.knowledge import Knowledge, load_knowledge
+from service.samples import pinned
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +63,4 @@ def post_bundle(client: FlaskClient, body: Any, as_of: str | None = "2026-03-01T
     return client.post(url, data=data, content_type=content_type)
 
 
-def summary(resource: dict[str, Any]) -> dict[str, Any]:
-    """What the expected files pin down: pathway and (outcome, root, risk) per prediction."""
-    predictions = []
-    for p in resource.get("prediction", []):
-        codings = p["outcome"]["coding"]
-        item = {"outcome": codings[0]["code"], "risk": p["qualitativeRisk"]["coding"][0]["code"]}
-        if len(codings) > 1:
-            item["root"] = codings[1]["code"]
-        predictions.append(item)
-    pathway = resource["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
-    return {"pathway": pathway, "predictions": predictions}
+summary = pinned  # what the expected files pin down: pathway and (outcome, root, risk)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
+from service.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM, card_detail
+from service.report import Note, Reason
 from service.settings import Settings
 from tests.conftest import (
     FIXED_NOW,
@@ -97,6 +100,9 @@ def test_every_sample_gives_the_card_of_its_pathway(client: FlaskClient, sample:
     assert card["indicator"] == INDICATOR[pathway]
     assert card["source"]["topic"]["code"] == pathway
     assert card["source"]["url"].startswith("https://")
+    assert len(card["detail"]) <= DETAIL_LIMIT and "**Safety-netting:**" in card["detail"]
+    assert {r["code"] for r in card["overrideReasons"]} == {
+        "already-addressed", "not-relevant", "patient-declined", "information-incorrect"}
     [suggestion] = card["suggestions"]
     [action] = suggestion["actions"]
     assert action["type"] == "create" and action["resource"]["resourceType"] == "RiskAssessment"
@@ -109,7 +115,8 @@ def test_the_card_carries_the_same_risk_assessment_as_assess(client: FlaskClient
     resource = card["suggestions"][0]["actions"][0]["resource"]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     assert resource == post_bundle(client, bundle).get_json()
-    assert "**Why**" in card["detail"] and "ROOT-S1-REFLEX" in card["detail"]
+    assert "Lumbar radiculopathy, S1" in card["detail"] and "ROOT-S1" not in card["detail"]
+    assert "narrative" in card["detail"] and resource["text"]["status"] == "generated"
     assert card["summary"] == "Surgical consultation: Lumbar radiculopathy, S1, right side"
 
 
@@ -324,7 +331,7 @@ def test_feedback_is_counted_and_logged_without_the_comment(
     client = app.test_client()
     accepted = feedback(outcome="accepted", acceptedSuggestions=[{"id": "x"}])
     overridden = feedback(outcome="overridden", overrideReason={
-        "reason": {"code": "not-relevant", "system": "http://example.org"},
+        "reason": {"code": "not-relevant", "system": OVERRIDE_SYSTEM},
         "userComment": "Patient Zebedee declined"})
     with caplog.at_level("INFO", logger="spinefoot"):
         for body in (accepted, overridden, overridden):
@@ -338,6 +345,10 @@ def test_feedback_is_counted_and_logged_without_the_comment(
 
 @pytest.mark.parametrize("body", [
     {}, {"feedback": []}, feedback(outcome="ignored"), feedback(outcome="accepted"),
+    feedback(outcome="overridden", overrideReason={"reason": {"code": "bored",
+                                                               "system": OVERRIDE_SYSTEM}}),
+    feedback(outcome="overridden", overrideReason={"reason": {"code": "not-relevant",
+                                                               "system": "http://example.org"}}),
     {"feedback": [{"outcome": "overridden", "outcomeTimestamp": "2026-03-01T09:05:00Z"}]}])
 def test_invalid_feedback_is_400(client: FlaskClient, body: dict[str, Any]) -> None:
     error(client.post(SERVICE + "/feedback", json=body), 400)
@@ -350,3 +361,20 @@ def test_cors_preflight_for_a_browser_cds_client() -> None:
         "Access-Control-Request-Headers": "Authorization, Content-Type"})
     assert response.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_a_long_detail_gives_way_but_keeps_the_safety_net(app: Flask) -> None:
+    """Many long reasons and gaps: fewer reasons, then a count of the gaps, never the advice."""
+    pipeline = app.extensions["spinefoot"].pipeline
+    sample = next(s for s in SAMPLE_FILES if expected_for(s)["pathway"] in INDICATOR)
+    explanation = pipeline.assess_body(sample.read_bytes(), expected_for(sample)["asOf"],
+                                       lambda: FIXED_NOW).explanation
+    long = Reason("A finding with a very long description " * 4, "Observation", "2026-02-01", None)
+    gap = Note("data-gap", "clinician", "Something long enough to matter " * 3 + "is not documented.")
+    crowded = dataclasses.replace(
+        explanation, notes=explanation.notes + (gap,) * 8,
+        findings=tuple(dataclasses.replace(f, reasons=(long,) * 9) for f in explanation.findings) * 3)
+    detail = card_detail(crowded)
+    assert len(detail) <= DETAIL_LIMIT
+    assert explanation.pathway.safety_net in detail and explanation.pathway.mitigation in detail
+    assert all(f.title in detail for f in crowded.findings)

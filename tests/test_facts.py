@@ -86,7 +86,7 @@ def test_reflex_and_strength_grades_are_classified(kb: Knowledge) -> None:
 def test_out_of_range_grade_is_not_used_and_is_a_data_gap(kb: Knowledge) -> None:
     result = facts_of(kb, observation(coded(EXAM, "strength-knee-extension"), valueInteger=9))
     assert findings(result) == [] and result.notes == ()
-    assert result.unreadable == ("Knee extension strength is recorded in urn:uuid:r0 but it has no "
+    assert result.unreadable == ("Knee extension strength is recorded in an Observation but it has no "
                                  "MRC grade 0-5, so it was not used: check it and record it in "
                                  "coded form.",)
 

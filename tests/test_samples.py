@@ -66,23 +66,44 @@ def test_every_pathway_and_conclusion_has_a_sample(kb: Any) -> None:
     assert outcomes == {c.outcome.code for c in kb.conclusions.values()}
 
 
-def test_rationale_names_findings_resources_and_rules(client: FlaskClient) -> None:
+def test_rationale_names_findings_plainly_and_rules_after_them(client: FlaskClient) -> None:
     sample = next(s for s in SAMPLE_FILES if s.stem.startswith("04-"))
     resource = assess(client, sample)
     rationale = resource["prediction"][0]["rationale"]
-    assert "Numbness (dorsum of foot, left) [urn:uuid:" in rationale
-    assert "ROOT-L5-SENSORY" in rationale and "C-RADICULOPATHY" in rationale
+    assert rationale.startswith("Because of: Numbness (dorsum of foot, left), 2026-02-20, "
+                                "Observation;")
+    assert "urn:uuid:" not in rationale
+    reasons, rules = rationale.split(" Knowledge rules: ")
+    assert "ROOT-L5-SENSORY" in rules and "C-RADICULOPATHY" in rules and "ROOT-" not in reasons
     assert resource["prediction"][0]["outcome"]["text"] == "Lumbar radiculopathy, L5, left side"
+
+
+def test_basis_and_subject_are_durable_references(client: FlaskClient) -> None:
+    sample = next(s for s in SAMPLE_FILES if s.stem.startswith("04-"))
+    bundle = json.loads(sample.read_text())
+    resource = assess(client, sample)
+    ids = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     basis = {b["reference"] for b in resource["basis"]}
-    assert all(ref.startswith("urn:uuid:") for ref in basis) and len(basis) >= 3
+    assert len(basis) >= 3 and basis <= ids  # Type/id, never the bundle's urn:uuid
+    patient = next(e["resource"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    assert resource["subject"]["reference"] == f"Patient/{patient['id']}"
+    machine = [x["valueReference"]["reference"] for x in resource["prediction"][0]["extension"]
+               if x["url"].endswith("/rationale-finding")]
+    assert set(machine) <= basis
+
+
+def note_texts(resource: dict[str, Any], kind: str) -> list[str]:
+    return [n["text"] for n in resource["note"]
+            if n["extension"][0]["valueCoding"]["code"] == kind]
 
 
 def test_notes_cite_guidance_safety_net_and_gaps(client: FlaskClient) -> None:
     sample = next(s for s in SAMPLE_FILES if s.stem.startswith("06-"))
-    notes = [n["text"] for n in assess(client, sample)["note"]]
-    assert any(n.startswith("Safety-netting:") for n in notes)
-    assert any(n.startswith("Guidance") and "nice.org.uk/guidance/ng59" in n for n in notes)
-    gaps = [n for n in notes if n.startswith("Data gap:")]
+    resource = assess(client, sample)
+    assert note_texts(resource, "safety-net")
+    assert any("nice.org.uk/guidance/ng59" in n for n in note_texts(resource, "guidance"))
+    gaps = note_texts(resource, "data-gap")
     assert any("Bladder function is not documented" in g for g in gaps)
     assert any("Saddle" in g for g in gaps)
 
@@ -96,7 +117,7 @@ def test_documented_absent_red_flags_are_not_gaps(client: FlaskClient) -> None:
 def test_ignored_inputs_are_named(client: FlaskClient) -> None:
     sample = next(s for s in SAMPLE_FILES if s.stem.startswith("19-"))
     resource = assess(client, sample)
-    notes = " ".join(n["text"] for n in resource["note"])
+    notes = " ".join(note_texts(resource, "input-ignored"))
     assert "status entered-in-error" in notes and "verificationStatus refuted" in notes
     assert "1 Encounter" in notes
     assert resource["subject"] == {"reference": "Patient/pat-42"}

@@ -1,0 +1,1 @@
+"""Sample bundles shipped as package data (`spinefoot samples`, the playground, the OpenAPI examples)."""
