@@ -1,4 +1,4 @@
-"""`spinefoot serve | assess | check-knowledge | healthcheck`.
+"""`spinefoot serve | assess | screen | check-knowledge | healthcheck`.
 
 Exit codes: 0 fine; 1 an assessment or health check failed; 2 bad settings or knowledge base.
 """
@@ -19,6 +19,7 @@ from service.errors import KnowledgeError, SpinefootError
 from service.knowledge import load_knowledge
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
+from service.screen import command as screen
 from service.settings import (
     MULTIPROC_ENV,
     SettingsError,
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     assess.add_argument("--as-of", default=None, help="evaluation instant (default: now)")
     assess.add_argument("--knowledge-dir", type=Path, default=None)
     assess.set_defaults(run=_assess)
+    screen.add_parser(sub)
     check = sub.add_parser("check-knowledge",
                            help="validate a knowledge directory (a site's own, before deploying)")
     check.add_argument("directory", type=Path, nargs="?", default=None)
