@@ -124,15 +124,15 @@ def test_the_summary_equals_a_recount_of_the_ndjson(screened: dict[int, Path]) -
 def test_gzip_files_a_manifest_or_loose_files_read_alike(tmp_path: Path, screened: dict[int, Path],
                                                          patients: list[list[dict[str, Any]]]
                                                          ) -> None:
-    gz = write_export(tmp_path / "gz", patients[:20], gz=True)
+    gz = write_export(tmp_path / "gz", patients[:8], gz=True)
     out = tmp_path / "out"
     assert main(["screen", str(gz / "manifest.json"), "--out", str(out), "--as-of", AS_OF]) == 0
-    loose = write_export(tmp_path / "loose", patients[:20], manifest=False)
+    loose = write_export(tmp_path / "loose", patients[:8], manifest=False)
     out2 = tmp_path / "out2"
     assert main(["screen", *map(str, sorted(loose.glob("*.ndjson"))), "--out", str(out2),
                  "--as-of", AS_OF]) == 0
     full = {r["subject"]["reference"]: r for r in lines(screened[1])}
-    assert len(lines(out)) == 20
+    assert len(lines(out)) == 8
     assert lines(out) == lines(out2) == [full[r["subject"]["reference"]] for r in lines(out)]
 
 
@@ -176,10 +176,10 @@ def test_without_manifest_or_as_of_it_asks_for_as_of(tmp_path: Path,
 
 
 def test_ctrl_c_stops_cleanly_and_resume_finishes_without_redoing(tmp_path: Path) -> None:
-    export = write_export(tmp_path / "export", generated_patients(300))
+    export = write_export(tmp_path / "export", generated_patients(120))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "service.cli", "screen", str(export), "--out", str(out),
-               "--workers", "1", "--as-of", AS_OF, "--partition-mb", "0.02"]
+               "--workers", "1", "--as-of", AS_OF, "--partition-mb", "0.1"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # its own group, as a terminal's job
     results = out / ".screen-work" / "results"

@@ -38,13 +38,11 @@ class SmartBackendAuth:
     def __init__(self, token_url: str, client_id: str, private_key_pem: str,
                  key_id: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.token_url, self.client_id, self.key_id, self.clock = token_url, client_id, key_id, clock
-        self.key = load_pem_private_key(private_key_pem.encode(), password=None)
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            self.algorithm = "RS384"
-        elif isinstance(self.key, ec.EllipticCurvePrivateKey):
-            self.algorithm = "ES384"
-        else:
+        key = load_pem_private_key(private_key_pem.encode(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise ValueError("the SMART private key must be RSA (RS384) or EC (ES384)")
+        self.key = key
+        self.algorithm = "RS384" if isinstance(key, rsa.RSAPrivateKey) else "ES384"
         self._token: tuple[str, float] | None = None
 
     def token(self, http: httpx.Client) -> str:

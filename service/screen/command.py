@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
         configure_logging("INFO", "text")
     try:
         paths = _export_paths(args)
-        export = open_export(paths)
-        return _screen(args, export)
+        code = _screen(args, open_export(paths))
+        if args.from_export or args.status_url:
+            shutil.rmtree(paths[0])  # the downloaded export, once screened
+        return code
     except (ExportError, BulkDataError, ResumeMismatch, ValueError) as exc:
         print(f"spinefoot screen: {exc}", file=sys.stderr)
         return 2

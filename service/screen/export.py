@@ -113,7 +113,9 @@ def lines(file: ExportFile) -> Iterator[bytes]:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
+    return path.open("rb")
 
 
 # Resource types a Bulk Data export commonly names its files after; a file named after one the

@@ -21,6 +21,6 @@ class Job:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must be the same for a stopped run's partitions to be reused."""
-        return {"files": [[str(f.path.resolve()), f.path.stat().st_size] for f in self.export.files],
-                "asOf": self.info.as_of, "partitionBytes": self.partition_bytes, "knowledge": [self.info.knowledge_id,
-                                                       self.info.knowledge_version]}
+        files = [[str(f.path.resolve()), f.path.stat().st_size] for f in self.export.files]
+        return {"files": files, "asOf": self.info.as_of, "partitionBytes": self.partition_bytes,
+                "knowledge": [self.info.knowledge_id, self.info.knowledge_version]}

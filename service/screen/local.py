@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -14,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,8 @@ def _local_environment() -> None:
 
 def _screen(sc: SparkContext, job: Job) -> dict[str, Any]:
     files = job.export.read_files()
-    parts = [sc.textFile(str(f.path.resolve())).mapPartitionsWithIndex(
-        lambda split, lines, i=i, t=f.type: _keyed(lines, i * _SPLITS + split, t))
-        for i, f in enumerate(files)]
-    keyed = sc.union(parts).filter(lambda kv: kv[0] is not None or kv[1] != "")
+    keyed = sc.union([sc.textFile(str(f.path.resolve())).mapPartitionsWithIndex(
+        partial(_keyed, i, f.type)) for i, f in enumerate(files)])
     keyed.persist(StorageLevel.DISK_ONLY)  # read once, used twice: counts and assessments
     not_read = keyed.filter(lambda kv: kv[0] is None).map(lambda kv: kv[1]).countByValue()
     knowledge_dir, as_of = job.knowledge_dir, job.info.as_of
@@ -84,13 +83,17 @@ def _saved(work: Path) -> Iterator[Result]:
                 yield Result.decode(line)
 
 
-def _keyed(lines: Iterable[str], split: int, file_type: str | None) -> Iterator[Keyed]:
-    """Each line of one input split with its position (split, line): the export's order."""
+def _keyed(file_index: int, file_type: str | None, split: int, lines: Iterable[str]
+           ) -> Iterator[Keyed]:
+    """Each line of one input split with its position (file and split, line): export order.
+    Lines of types not read are left out; lines that cannot be placed keep their reason."""
     for line_index, text in enumerate(lines):
-        if text.strip():
-            data = text.encode()
-            patient, reason = classify(data, file_type)
-            yield (patient, ((split, line_index), data)) if patient else (None, reason)
+        data = text.encode()
+        patient, reason = classify(data, file_type) if text.strip() else (None, "")
+        if patient:
+            yield patient, ((file_index * _SPLITS + split, line_index), data)
+        elif reason:
+            yield None, reason
 
 
 def _assess(groups: Iterable[tuple[str, Iterable[tuple[Position, bytes]]]], knowledge_dir: str | None,
