@@ -9,6 +9,7 @@ executor's Python worker with a pipeline built once per worker process, and sort
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -51,6 +52,7 @@ def _local_environment() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per gateway call otherwise
 
 
 def _screen(sc: SparkContext, job: Job) -> dict[str, Any]:
