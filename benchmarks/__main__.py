@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.bundles import AS_OF, ROOT, cases
 from benchmarks.load import Server, WrkResult, assessed_count, wrk
+from benchmarks.screen import section_of
 from benchmarks.stages import STAGES, measure, median_ms, p99_ms
 from service.server import tune_garbage_collector
 
@@ -36,7 +37,8 @@ def main() -> None:
     lines += _targets(ratio, per_entry, synthea_p99, single_p99, rss)
     lines.append(NOTES)
     lines.append(f"\nThe whole run took {time.monotonic() - started:.0f} s.\n")
-    REPORT.write_text("\n".join(lines))
+    kept = section_of(REPORT.read_text()) if REPORT.exists() else ""  # python -m benchmarks.screen
+    REPORT.write_text("\n".join(lines) + kept)
     print(REPORT.read_text())
 
 

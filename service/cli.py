@@ -1,4 +1,4 @@
-"""`spinefoot serve | assess | samples | check-knowledge | healthcheck`.
+"""`spinefoot serve | assess | samples | screen | check-knowledge | healthcheck`.
 
 Exit codes: 0 fine; 1 an assessment or health check failed; 2 bad settings or knowledge base.
 """
@@ -29,6 +29,7 @@ from service.samples import (
     sample_files,
     samples_dir,
 )
+from service.screen import command as screen
 from service.settings import (
     MULTIPROC_ENV,
     SettingsError,
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     samples = sub.add_parser("samples", help="list the shipped sample bundles and what each "
                                              "is expected to give")
     samples.set_defaults(run=_samples)
+    screen.add_parser(sub)
     check = sub.add_parser("check-knowledge",
                            help="validate a knowledge directory (a site's own, before deploying)")
     check.add_argument("directory", type=Path, nargs="?", default=None)

@@ -1,0 +1,152 @@
+"""The per-patient module every engine shares: patient key, bundle, assessment, output line.
+
+An engine only has to bring each patient's export lines together, in export order; everything
+that decides an answer is here, so `local` and `spark` give the same bytes. The pipeline is
+built once per worker process (`assessor`): durable-rules wants one process per worker and one
+thread each (../shared/design/durable-rules.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from service.dates import parse_instant
+from service.errors import Issue, SpinefootError
+from service.knowledge import load_knowledge
+from service.outcome import operation_outcome
+from service.pipeline import Pipeline
+
+log = logging.getLogger("spinefoot.screen")
+
+RISK_ASSESSMENT, OPERATION_OUTCOME = "RiskAssessment", "OperationOutcome"
+NERVE_ROOT = "http://spinefoot.org/fhir/CodeSystem/nerve-root"
+# Contract §3's red-flag conclusions, by their SNOMED outcome code.
+RED_FLAG_OUTCOMES = frozenset({"192970008", "94602001", "203241002", "125608002"})
+
+# (file index, line index): where a line is in the export; sorting by it restores export order.
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What summary.json counts for one patient, read back from its output resource."""
+
+    pathway: str | None  # None: not assessed
+    conclusions: tuple[str, ...]
+    red_flags: tuple[str, ...]
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Result:
+    patient: str
+    kind: str  # RiskAssessment | OperationOutcome
+    line: str  # the output resource as one JSON line
+    tally: Tally
+
+    def encode(self) -> str:
+        """One line of a partition's results file (the tab never occurs in compact JSON)."""
+        head = [self.patient, self.kind, self.tally.pathway, list(self.tally.conclusions),
+                list(self.tally.red_flags), self.tally.duplicates]
+        return json.dumps(head, separators=(",", ":")) + "\t" + self.line
+
+    @classmethod
+    def decode(cls, text: str) -> Result:
+        head, line = text.rstrip("\n").split("\t", 1)
+        patient, kind, pathway, conclusions, flags, duplicates = json.loads(head)
+        return cls(patient, kind, line, Tally(pathway, tuple(conclusions), tuple(flags),
+                                              duplicates))
+
+
+def patient_key(resource: Any, block_patient: str | None = None) -> str | None:
+    """The id of the patient a resource belongs to: its own id for a Patient, else its
+    `subject`/`patient` reference `Patient/<id>` (relative or absolute); in a file organised by
+    patient, a resource without one belongs to the block's Patient."""
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) and rid else None
+    for field in ("subject", "patient"):
+        reference = resource.get(field)
+        text = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(text, str):
+            parts = text.rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+                return parts[-1]
+    return block_patient
+
+
+def patient_bundle(lines: Iterable[tuple[Position, bytes]]) -> tuple[dict[str, Any], int]:
+    """A collection Bundle of one patient's resources in export order, and how many duplicates
+    by (type, id) were dropped (the first copy is kept). Entries have no fullUrl, so references
+    and `basis` read `Type/<id>` (contract §5)."""
+    seen: set[tuple[str, str]] = set()
+    entries, duplicates = [], 0
+    for _, text in sorted(lines, key=lambda item: item[0]):
+        resource = json.loads(text)
+        key = (str(resource.get("resourceType")), str(resource.get("id")))
+        if resource.get("id") is not None and key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        entries.append({"resource": resource})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}, duplicates
+
+
+class PatientAssessor:
+    """One worker process's pipeline and evaluation instant."""
+
+    def __init__(self, pipeline: Pipeline, as_of: datetime) -> None:
+        self.pipeline, self.as_of = pipeline, as_of
+
+    def assess(self, patient: str, lines: Iterable[tuple[Position, bytes]]) -> Result:
+        """Never raises for one patient's data: what cannot be assessed is an OperationOutcome
+        naming the patient, so one patient never stops a run."""
+        bundle, duplicates = patient_bundle(lines)
+        try:
+            resource = self.pipeline.assess_bundle(bundle, self.as_of).resource
+        except SpinefootError as exc:
+            return _not_assessed(patient, exc.issues, duplicates)
+        except Exception as exc:  # a defect: reported per patient, logged without patient data
+            log.error("screen: unexpected %s assessing a patient", type(exc).__name__)
+            return _not_assessed(patient, [Issue("exception", "unexpected error; see the log")],
+                                 duplicates)
+        return Result(patient, RISK_ASSESSMENT, output_line(resource), tally(resource, duplicates))
+
+
+def output_line(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+
+
+def tally(resource: dict[str, Any], duplicates: int = 0) -> Tally:
+    """Pathway, conclusions (`display[, root]`) and red flags of one RiskAssessment."""
+    pathway = resource["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+    conclusions, flags = [], []
+    for prediction in resource.get("prediction", []):
+        codings = prediction["outcome"]["coding"]
+        roots = [c["code"] for c in codings if c["system"] == NERVE_ROOT]
+        conclusions.append(codings[0]["display"] + "".join(f", {r}" for r in roots))
+        if codings[0]["code"] in RED_FLAG_OUTCOMES:
+            flags.append(codings[0]["display"])
+    return Tally(pathway, tuple(sorted(set(conclusions))), tuple(sorted(set(flags))), duplicates)
+
+
+def _not_assessed(patient: str, issues: list[Issue], duplicates: int) -> Result:
+    named = [Issue("processing", f"Patient/{patient} could not be assessed", "Patient")]
+    return Result(patient, OPERATION_OUTCOME, output_line(operation_outcome(named + issues)),
+                  Tally(None, (), (), duplicates))
+
+
+@cache
+def assessor(knowledge_dir: str | None, as_of: str) -> PatientAssessor:
+    """Built once per process (per knowledge base and asOf), on first use in that process."""
+    kb = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
+    return PatientAssessor(Pipeline(kb), parse_instant(as_of))
