@@ -64,7 +64,7 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
         builder.facts.append(InputFact(
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
-    facts = _mark_progressive(builder.facts, builder.strength_series)
+    facts = _read_series(builder.facts, builder.strength_series)
     facts = _mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
@@ -109,9 +109,14 @@ class _Builder:
         status = "active" if data.get("status") in _ACTIVE_TREATMENT else str(data.get("status"))
         for concept in self._concepts(code):
             self.documented.add(concept.name)
+            recent = start is None or self._days_since(start) <= self.kb.parameter(
+                "spinal_context_procedure_max_days")
             fact = InputFact(
-                "treatment", (("concept", concept.name), ("long_term", False), ("status", status)),
-                f"{concept.display} ({_text_of(code)}) [{resource.ref}]", resource.ref)
+                "treatment", (("concept", concept.name), ("long_term", False), ("recent", recent),
+                              ("status", status)),
+                f"{concept.display} ({_text_of(code)}"
+                f"{'' if start is None else ', ' + start.date().isoformat()}) [{resource.ref}]",
+                resource.ref)
             self.facts.append(fact)
             self.treatment_starts[fact] = start
 
@@ -207,13 +212,18 @@ class _Builder:
 
     def _timing(self, onset: datetime | None) -> dict[str, bool]:
         """Recent: began within the CES window, or unknown; new: within the new-onset window, or
-        unknown; persisting: known and long enough."""
+        unknown; current: within the current-back-problem window, or unknown (so serious-pathology
+        flags need back pain that is not years old); persisting: known and long enough."""
         if onset is None:
-            return {"recent": True, "new": True, "persisting": False}
-        days = (self.as_of - onset) / timedelta(days=1)
+            return {"recent": True, "new": True, "current": True, "persisting": False}
+        days = self._days_since(onset)
         return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
                 "new": days <= self.kb.parameter("new_onset_max_days"),
+                "current": days <= self.kb.parameter("current_back_problem_max_days"),
                 "persisting": days >= self.kb.parameter("radicular_persisting_min_days")}
+
+    def _days_since(self, moment: datetime) -> float:
+        return (self.as_of - moment) / timedelta(days=1)
 
     def _concepts(self, concept: Any) -> list[Concept]:
         found: dict[str, Concept] = {}
@@ -255,9 +265,11 @@ class _Builder:
                               data.get("recordedDate"))
 
 
-def _mark_progressive(facts: list[InputFact],
-                      series: dict[InputFact, tuple[datetime | None, float]]) -> list[InputFact]:
-    """Serial MRC grades of one muscle and side that fall over time mark the latest progressive."""
+def _read_series(facts: list[InputFact],
+                 series: dict[InputFact, tuple[datetime | None, float]]) -> list[InputFact]:
+    """Serial MRC grades of one muscle and side are read as a clinician reads them: the latest
+    examination decides severity, so earlier grades are marked superseded (no rule matches them);
+    a latest grade below an earlier one is progressive, above an earlier one recovering."""
     groups: dict[tuple[Any, Any], list[tuple[datetime, float, InputFact]]] = {}
     for fact, (when, grade) in series.items():
         if when is not None:
@@ -268,13 +280,20 @@ def _mark_progressive(facts: list[InputFact],
         timed = sorted(group, key=lambda item: (item[0], item[1]))
         if len(timed) < 2:
             continue
-        if timed[-1][1] < max(grade for _, grade, _ in timed[:-1]):
-            latest = timed[-1][2]
-            attrs = tuple(sorted({**dict(latest.attrs), "progressive": True}.items()))
-            replaced[latest] = InputFact(latest.kind, attrs,
-                                         latest.label.replace(" [", ", falling [", 1),
-                                         latest.source)
+        latest, earlier = timed[-1], timed[:-1]
+        for _, _, fact in earlier:
+            replaced[fact] = _revised(fact, {"grade": "superseded"}, "superseded by a later grade")
+        if latest[1] < max(grade for _, grade, _ in earlier):
+            replaced[latest[2]] = _revised(latest[2], {"progressive": True}, "falling")
+        elif latest[1] > min(grade for _, grade, _ in earlier):
+            replaced[latest[2]] = _revised(latest[2], {}, "recovering")
     return [replaced.get(f, f) for f in facts]
+
+
+def _revised(fact: InputFact, changes: dict[str, FactValue], note: str) -> InputFact:
+    """The fact with some fields changed and a note in its label, before its resource."""
+    attrs = tuple(sorted({**dict(fact.attrs), **changes}.items()))
+    return InputFact(fact.kind, attrs, fact.label.replace(" [", f", {note} [", 1), fact.source)
 
 
 def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | None],
@@ -291,9 +310,8 @@ def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | N
         began = first.get(fact.get("concept"))
         if fact.get("status") == "active" and began is not None and (
                 as_of - began) / timedelta(days=1) >= min_days:
-            attrs = tuple(sorted({**dict(fact.attrs), "long_term": True}.items()))
-            replaced[fact] = InputFact(fact.kind, attrs, fact.label.replace(
-                " [", f", taken since {began.date().isoformat()} [", 1), fact.source)
+            replaced[fact] = _revised(fact, {"long_term": True},
+                                      f"taken since {began.date().isoformat()}")
     return [replaced.get(f, f) for f in facts]
 
 

@@ -40,9 +40,9 @@ DERIVED_FACTS = ("evidence", "conclusion", "pathway")
 # The fields each kind of fact carries, so that a rule naming any other field is refused.
 COMPARISONS = (">=", ">")
 FACT_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "finding": ("concept", "site", "side", "status", "recent", "new", "persisting", "level", "grade",
-                "progressive"),
-    "treatment": ("concept", "status", "long_term"),
+    "finding": ("concept", "site", "side", "status", "recent", "new", "current", "persisting",
+                "level", "grade", "progressive"),
+    "treatment": ("concept", "status", "long_term", "recent"),
     "patient": ("older",),
     "evidence": ("name", "root", "side", "kind", "recent"),
     "conclusion": ("name", "root", "side", "kind", "recent"),
@@ -481,7 +481,7 @@ class GuidanceSchema(_Strict):
 class GapSchema(_Strict):
     id = fields.String(required=True, validate=NAME)
     when = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    missing = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    missing = fields.List(fields.String(), load_default=list)  # none: a note whenever `when` holds
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 

@@ -91,13 +91,55 @@ def test_out_of_range_grade_is_not_used_and_is_a_data_gap(kb: Knowledge) -> None
                                  "coded form.",)
 
 
-def test_falling_serial_grades_mark_the_latest_progressive(kb: Knowledge) -> None:
+def serial(kb: Knowledge, *grades: tuple[str, int]) -> list[tuple[str, bool, str]]:
+    """(grade, progressive, label) of each left ankle plantarflexion grade, by date."""
     left = {"coding": [{"system": SCT, "code": "7771000"}]}
     result = facts_of(kb, *(observation(coded(EXAM, "strength-ankle-plantarflexion"),
                                         valueInteger=g, effectiveDateTime=d, bodySite=left)
-                            for d, g in (("2026-02-20", 4), ("2026-01-10", 5))))
-    flags = sorted((f["grade"], f["progressive"]) for f in findings(result))
-    assert flags == [("normal", False), ("weak", True)]
+                            for d, g in grades))
+    return sorted((str(f.get("grade")), bool(f.get("progressive")), f.label)
+                  for f in result.facts if f.kind == "finding")
+
+
+def test_falling_serial_grades_mark_the_latest_progressive(kb: Knowledge) -> None:
+    read = serial(kb, ("2026-02-20", 4), ("2026-01-10", 5))
+    assert [(g, p) for g, p, _ in read] == [("superseded", False), ("weak", True)]
+    assert ", falling [" in read[1][2]
+
+
+def test_a_rising_series_is_recovering_and_the_latest_grade_decides(kb: Knowledge) -> None:
+    read = serial(kb, ("2026-01-10", 3), ("2026-02-01", 4), ("2026-02-20", 5))
+    assert [(g, p) for g, p, _ in read] == [("normal", False), ("superseded", False),
+                                            ("superseded", False)]
+    assert ", recovering [" in read[0][2] and "superseded by a later grade" in read[1][2]
+    still_weak = serial(kb, ("2026-01-10", 2), ("2026-02-20", 3))
+    assert [(g, p) for g, p, _ in still_weak] == [("severe", False), ("superseded", False)]
+
+
+def test_an_unchanged_series_is_neither_falling_nor_recovering(kb: Knowledge) -> None:
+    read = serial(kb, ("2026-01-10", 4), ("2026-02-20", 4))
+    assert [(g, p) for g, p, _ in read] == [("superseded", False), ("weak", False)]
+    assert not any("recovering" in label or "falling" in label for _, _, label in read)
+
+
+def test_back_pain_is_current_within_twelve_weeks_or_when_onset_is_unknown(kb: Knowledge
+                                                                           ) -> None:
+    result = facts_of(kb, condition(coded(SCT, "279039007"), onsetDateTime="2014-03-10"),
+                      condition(coded(SCT, "23056005"), onsetDateTime="2025-12-10"),
+                      condition(coded(ICD, "M54.50")))
+    current = sorted((f["concept"], f["current"]) for f in findings(result))
+    assert current == [("low_back_pain", False), ("low_back_pain", True), ("sciatica", True)]
+
+
+def test_spine_surgery_is_recent_within_twelve_months(kb: Knowledge) -> None:
+    def surgery(when: str) -> dict[str, Any]:
+        return {"resourceType": "Procedure", "status": "completed", "performedDateTime": when,
+                "code": coded(SCT, "178618008"), "subject": {"reference": "urn:uuid:p"}}
+    result = facts_of(kb, surgery("2020-02-11"), surgery("2025-06-01"))
+    recent = sorted((f.get("recent"), f.label.split(" [")[0]) for f in result.facts
+                    if f.kind == "treatment")
+    assert recent == [(False, "Previous lumbar spine surgery (coded, 2020-02-11)"),
+                      (True, "Previous lumbar spine surgery (coded, 2025-06-01)")]
 
 
 def test_timing_from_onset_age_history_and_unknown_onset(kb: Knowledge) -> None:
