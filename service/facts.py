@@ -16,7 +16,7 @@ from typing import Any
 
 from service.dates import age_in_years, parse_instant
 from service.intake import PatientRecord, Resource
-from service.knowledge import Concept, Knowledge
+from service.knowledge import Concept, Knowledge, Mimic
 from service.values import Unreadable, graded, presence
 
 FactValue = str | bool
@@ -65,6 +65,7 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
     facts = _read_series(builder.facts, builder.strength_series)
+    facts = _mark_symmetric(_mark_explained(facts, kb.neuroanatomy.mimics))
     facts = _mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
@@ -168,8 +169,10 @@ class _Builder:
                 state = presence(part, self.kb)
                 if isinstance(state, Unreadable):
                     self._unreadable(resource, concept, state)
-                elif state:
-                    self._add_finding(resource, concept, qualifiers, side, when, ())
+                else:  # a documented negative is a fact of its own, that rules can count against
+                    self._add_finding(resource, concept, qualifiers, side, when,
+                                      () if state else (("status", "absent"),),
+                                      "" if state else " (documented absent)")
             elif concept.measure == "coded_result":
                 for found in self._concepts(part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
@@ -200,6 +203,7 @@ class _Builder:
         for site in sites:
             attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,
                      "status": "active", "level": level, "progressive": False,
+                     "symmetric": False, "explained": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
                                           q.levels[0].display if q.levels else "",
@@ -288,6 +292,42 @@ def _read_series(facts: list[InputFact],
         elif latest[1] > min(grade for _, grade, _ in earlier):
             replaced[latest[2]] = _revised(latest[2], {}, "recovering")
     return [replaced.get(f, f) for f in facts]
+
+
+def _mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[InputFact]:
+    """A finding that a documented peripheral lesion (or examination pattern) explains on its
+    side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
+    numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
+    lesions = [(mimic, str(f.get("side"))) for mimic in mimics for f in facts
+               if f.kind == "finding" and f.get("status") == "active"
+               and f.get("concept") == mimic.concept
+               and (mimic.grade is None or f.get("grade") == mimic.grade)]
+    replaced = {}
+    for fact in facts:
+        for mimic, side in lesions:
+            if fact.kind == "finding" and side in (fact.get("side"), "bilateral", "unspecified") \
+                    and (fact.get("concept") in mimic.findings or fact.get("site")
+                         in mimic.sensory_sites) and fact.get("concept") != mimic.concept:
+                replaced[fact] = _revised(fact, {"explained": True}, mimic.label)
+                break
+    return [replaced.get(f, f) for f in facts]
+
+
+def _mark_symmetric(facts: list[InputFact]) -> list[InputFact]:
+    """A finding recorded on both sides (as bilateral, or left and right separately, with the
+    same concept, site and grade) is symmetric: length-dependent in a polyneuropathy."""
+    sides: dict[tuple[Any, ...], set[Any]] = {}
+    for fact in facts:
+        if fact.kind == "finding":
+            sides.setdefault(_symmetry_key(fact), set()).add(fact.get("side"))
+    both = {key for key, found in sides.items()
+            if "bilateral" in found or {"left", "right"} <= found}
+    return [_revised(f, {"symmetric": True}, "on both sides")
+            if f.kind == "finding" and _symmetry_key(f) in both else f for f in facts]
+
+
+def _symmetry_key(fact: InputFact) -> tuple[Any, ...]:
+    return fact.get("concept"), fact.get("site"), fact.get("grade"), fact.get("status")
 
 
 def _revised(fact: InputFact, changes: dict[str, FactValue], note: str) -> InputFact:

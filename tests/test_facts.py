@@ -40,6 +40,11 @@ def findings(result: FactSet) -> list[dict[str, Any]]:
     return [dict(f.attrs) for f in result.facts if f.kind == "finding"]
 
 
+def present(result: FactSet) -> list[dict[str, Any]]:
+    """The findings other than documented negatives."""
+    return [f for f in findings(result) if f["status"] != "absent"]
+
+
 def test_side_comes_from_a_sided_icd_code(kb: Knowledge) -> None:
     [fact] = findings(facts_of(kb, condition(coded(ICD, "M54.32"))))
     assert (fact["concept"], fact["side"]) == ("sciatica", "left")
@@ -56,7 +61,7 @@ def test_one_code_can_mean_two_concepts(kb: Knowledge) -> None:
     assert concepts == {"disc_herniation", "lumbar_radiculopathy"}
 
 
-def test_absent_values_make_no_finding_but_count_as_documented(kb: Knowledge) -> None:
+def test_absent_values_make_only_absent_findings_and_count_as_documented(kb: Knowledge) -> None:
     result = facts_of(
         kb,
         observation(coded(SCT, "267064002"), valueBoolean=False),
@@ -65,7 +70,7 @@ def test_absent_values_make_no_finding_but_count_as_documented(kb: Knowledge) ->
             "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "NEG")]),
         observation(coded(EXAM, "straight-leg-raise"), valueCodeableConcept=coded(
             "http://terminology.hl7.org/CodeSystem/v2-0136", "N")))
-    assert findings(result) == []
+    assert {f["status"] for f in findings(result)} == {"absent"}
     assert {"bladder_dysfunction", "bowel_dysfunction", "saddle_sensory_loss",
             "positive_straight_leg_raise"} <= result.documented
 
@@ -163,3 +168,40 @@ def test_age_becomes_a_patient_fact(kb: Knowledge) -> None:
 
 def test_unknown_codes_make_no_facts(kb: Knowledge) -> None:
     assert findings(facts_of(kb, condition(coded(SCT, "444814009")))) == []
+
+
+def test_a_peroneal_lesion_explains_the_signs_on_its_side(kb: Knowledge) -> None:
+    left, right = ({"coding": [{"system": SCT, "code": code}]} for code in ("7771000", "24028007"))
+    result = facts_of(kb, condition(coded(ICD, "G57.32")),
+                      *(observation(coded(EXAM, "strength-ankle-dorsiflexion"), valueInteger=4,
+                                    bodySite=site) for site in (left, right)))
+    explained = sorted((f["side"], f["explained"]) for f in findings(result)
+                       if f["concept"] == "strength_ankle_dorsiflexion")
+    assert explained == [("left", True), ("right", False)]
+
+
+def test_preserved_inversion_explains_weak_dorsiflexion_on_that_side(kb: Knowledge) -> None:
+    left = {"coding": [{"system": SCT, "code": "7771000"}]}
+    result = facts_of(kb, observation(coded(EXAM, "strength-ankle-dorsiflexion"), valueInteger=3,
+                                      bodySite=left),
+                      observation(coded(EXAM, "strength-foot-inversion"), valueInteger=5,
+                                  bodySite=left))
+    [weak] = [f for f in result.facts if f.get("concept") == "strength_ankle_dorsiflexion"]
+    assert weak.get("explained") is True and "points to the peroneal nerve" in weak.label
+
+
+def test_reflex_loss_recorded_left_and_right_is_symmetric(kb: Knowledge) -> None:
+    def reflex(code: str, grade: int) -> dict[str, Any]:
+        return observation(coded(EXAM, "ankle-reflex"), valueInteger=grade,
+                           bodySite={"coding": [{"system": SCT, "code": code}]})
+    both = findings(facts_of(kb, reflex("7771000", 0), reflex("24028007", 1)))
+    assert [f["symmetric"] for f in both] == [True, True]  # both reduced
+    one = findings(facts_of(kb, reflex("7771000", 0), reflex("24028007", 2)))
+    assert [f["symmetric"] for f in one] == [False, False]
+
+
+def test_a_documented_negative_is_a_fact_with_status_absent(kb: Knowledge) -> None:
+    result = facts_of(kb, observation(coded(EXAM, "straight-leg-raise"), valueBoolean=False),
+                      observation(coded(EXAM, "radiating-leg-pain"), valueString="denies"))
+    assert sorted((f["concept"], f["status"]) for f in findings(result)) == [
+        ("positive_straight_leg_raise", "absent"), ("radiating_leg_pain", "absent")]
