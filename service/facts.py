@@ -176,8 +176,8 @@ class _Builder:
             elif concept.measure == "coded_result":
                 for found in self._concepts(part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
-                    self._add_finding(resource, found, qualifiers, side, when, (),
-                                      f" on {concept.display.lower()}")
+                    self._add_finding(resource, found, qualifiers, side, when,
+                                      (("result", True),), f" on {concept.display.lower()}")
             else:
                 value = graded(concept, part, self.kb)
                 if isinstance(value, Unreadable):
@@ -203,7 +203,7 @@ class _Builder:
         for site in sites:
             attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,
                      "status": "active", "level": level, "progressive": False,
-                     "symmetric": False, "explained": False,
+                     "symmetric": False, "explained": False, "result": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
                                           q.levels[0].display if q.levels else "",

@@ -41,7 +41,7 @@ DERIVED_FACTS = ("evidence", "conclusion", "pathway")
 COMPARISONS = (">=", ">")
 FACT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "finding": ("concept", "site", "side", "status", "recent", "new", "current", "persisting",
-                "level", "grade", "progressive", "symmetric", "explained"),
+                "level", "grade", "progressive", "symmetric", "explained", "result"),
     "treatment": ("concept", "status", "long_term", "recent"),
     "patient": ("older",),
     "evidence": ("name", "root", "side", "kind", "recent"),

@@ -205,3 +205,11 @@ def test_a_documented_negative_is_a_fact_with_status_absent(kb: Knowledge) -> No
                       observation(coded(EXAM, "radiating-leg-pain"), valueString="denies"))
     assert sorted((f["concept"], f["status"]) for f in findings(result)) == [
         ("positive_straight_leg_raise", "absent"), ("radiating_leg_pain", "absent")]
+
+
+def test_a_finding_read_from_a_coded_result_is_marked_as_a_result(kb: Knowledge) -> None:
+    xray = observation(coded("http://loinc.org", "24972-2"),
+                       valueCodeableConcept=coded(SCT, "26538006"))
+    result = findings(facts_of(kb, xray, condition(coded(SCT, "26538006"))))
+    assert sorted((f["concept"], f["result"]) for f in result) == [
+        ("disc_degeneration", False), ("disc_degeneration", True)]

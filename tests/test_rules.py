@@ -13,7 +13,7 @@ from service.reasoning import Inference, Reasoner
 
 _DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
                              "recent": True, "new": True, "current": True, "persisting": False,
-                             "level": "none", "symmetric": False, "explained": False,
+                             "level": "none", "symmetric": False, "explained": False, "result": False,
                              "progressive": False}
 
 
@@ -49,6 +49,8 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-SPINAL-SURGERY": [treatment("spinal_surgery"), finding("bladder_dysfunction")],
     "E-SPINAL-HISTORY-SURGERY": [treatment("spinal_surgery", status="completed", recent=False)],
     "E-SPINAL-HISTORY-IMAGING": [finding("incidental_disc_degeneration")],
+    "E-SPINAL-CONTEXT-RESULT": [finding("lumbar_radiculopathy", result=True)],
+    "E-SPINAL-HISTORY-RESULT": [finding("disc_degeneration", result=True)],
     "E-CURRENT-BACK-PROBLEM": [LBP],
     "E-SERIOUS-FLAG-CHRONIC-PAIN": [OLD_LBP, finding("osteoporosis")],
     "E-RADICULAR": [finding("sciatica", side="left")],
@@ -200,6 +202,9 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     # spinal context means current: old surgery and degeneration without pain are history
     "E-SPINAL-SURGERY": [treatment("spinal_surgery", status="completed", recent=False)],
     "E-SPINAL-CONTEXT": [finding("incidental_disc_degeneration")],
+    "E-SPINAL-CONTEXT#scan": [finding("disc_degeneration", result=True)],
+    "E-SPINAL-CONTEXT-RESULT": [finding("spondylolisthesis", result=True)],
+    "C-STENOSIS-LEG#scan": [finding("spinal_stenosis", result=True), finding("leg_pain")],
     "E-SPINAL-HISTORY-SURGERY": [treatment("spinal_surgery", status="completed")],
     # root attribution respects its mimics
     "ROOT-S1-REFLEX#symmetric": [finding("ankle_reflex", grade="reduced", symmetric=True)],
@@ -354,3 +359,10 @@ def test_bilateral_radicular_symptoms_are_a_prediction_without_a_root(reasoner: 
         ("bilateral_radicular", None)]
     assert result.pathway.code == "urgent-specialist-referral"
     assert result.conclusions[0].definition.outcome.code == "128196005"
+
+
+def test_stenosis_on_a_scan_needs_neurogenic_claudication(reasoner: Reasoner) -> None:
+    scan = finding("spinal_stenosis", result=True)
+    assert not infer(reasoner, scan, finding("leg_pain")).conclusions
+    both = infer(reasoner, scan, finding("neurogenic_claudication"))
+    assert [c.definition.name for c in both.conclusions] == ["lumbar_stenosis_claudication"]
