@@ -16,7 +16,7 @@ from typing import Any
 
 from service.dates import age_in_years, parse_instant
 from service.intake import PatientRecord, Resource
-from service.knowledge import Concept, Knowledge
+from service.knowledge import Concept, Knowledge, Mimic
 from service.values import Unreadable, codings, graded, presence
 
 FactValue = str | bool
@@ -64,7 +64,8 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
         builder.facts.append(InputFact(
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
-    facts = _mark_progressive(builder.facts, builder.strength_series)
+    facts = _read_series(builder.facts, builder.strength_series)
+    facts = _mark_symmetric(_mark_explained(facts, kb.neuroanatomy.mimics))
     facts = _mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
@@ -109,9 +110,14 @@ class _Builder:
         status = "active" if data.get("status") in _ACTIVE_TREATMENT else str(data.get("status"))
         for concept in self._concepts(code):
             self.documented.add(concept.name)
+            recent = start is None or self._days_since(start) <= self.kb.parameter(
+                "spinal_context_procedure_max_days")
             fact = InputFact(
-                "treatment", (("concept", concept.name), ("long_term", False), ("status", status)),
-                f"{concept.display} ({_text_of(code)}) [{resource.ref}]", resource.ref)
+                "treatment", (("concept", concept.name), ("long_term", False), ("recent", recent),
+                              ("status", status)),
+                f"{concept.display} ({_text_of(code)}"
+                f"{'' if start is None else ', ' + start.date().isoformat()}) [{resource.ref}]",
+                resource.ref)
             self.facts.append(fact)
             self.treatment_starts[fact] = start
 
@@ -163,13 +169,15 @@ class _Builder:
                 state = presence(part, self.kb)
                 if isinstance(state, Unreadable):
                     self._unreadable(resource, concept, state)
-                elif state:
-                    self._add_finding(resource, concept, qualifiers, side, when, ())
+                else:  # a documented negative is a fact of its own, that rules can count against
+                    self._add_finding(resource, concept, qualifiers, side, when,
+                                      () if state else (("status", "absent"),),
+                                      "" if state else " (documented absent)")
             elif concept.measure == "coded_result":
                 for found in self._concepts(part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
-                    self._add_finding(resource, found, qualifiers, side, when, (),
-                                      f" on {concept.display.lower()}")
+                    self._add_finding(resource, found, qualifiers, side, when,
+                                      (("result", True),), f" on {concept.display.lower()}")
             else:
                 value = graded(concept, part, self.kb)
                 if isinstance(value, Unreadable):
@@ -200,6 +208,7 @@ class _Builder:
         for site in sites:
             attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,
                      "status": "active", "level": level, "progressive": False,
+                     "symmetric": False, "explained": False, "result": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
                                           q.levels[0].display if q.levels else "",
@@ -212,13 +221,18 @@ class _Builder:
 
     def _timing(self, onset: datetime | None) -> dict[str, bool]:
         """Recent: began within the CES window, or unknown; new: within the new-onset window, or
-        unknown; persisting: known and long enough."""
+        unknown; current: within the current-back-problem window, or unknown (so serious-pathology
+        flags need back pain that is not years old); persisting: known and long enough."""
         if onset is None:
-            return {"recent": True, "new": True, "persisting": False}
-        days = (self.as_of - onset) / timedelta(days=1)
+            return {"recent": True, "new": True, "current": True, "persisting": False}
+        days = self._days_since(onset)
         return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
                 "new": days <= self.kb.parameter("new_onset_max_days"),
+                "current": days <= self.kb.parameter("current_back_problem_max_days"),
                 "persisting": days >= self.kb.parameter("radicular_persisting_min_days")}
+
+    def _days_since(self, moment: datetime) -> float:
+        return (self.as_of - moment) / timedelta(days=1)
 
     def _concepts(self, concept: Any) -> list[Concept]:
         found: dict[str, Concept] = {}
@@ -261,9 +275,11 @@ class _Builder:
                               data.get("recordedDate"))
 
 
-def _mark_progressive(facts: list[InputFact],
-                      series: dict[InputFact, tuple[datetime | None, float]]) -> list[InputFact]:
-    """Serial MRC grades of one muscle and side that fall over time mark the latest progressive."""
+def _read_series(facts: list[InputFact],
+                 series: dict[InputFact, tuple[datetime | None, float]]) -> list[InputFact]:
+    """Serial MRC grades of one muscle and side are read as a clinician reads them: the latest
+    examination decides severity, so earlier grades are marked superseded (no rule matches them);
+    a latest grade below an earlier one is progressive, above an earlier one recovering."""
     groups: dict[tuple[Any, Any], list[tuple[datetime, float, InputFact]]] = {}
     for fact, (when, grade) in series.items():
         if when is not None:
@@ -274,13 +290,56 @@ def _mark_progressive(facts: list[InputFact],
         timed = sorted(group, key=lambda item: (item[0], item[1]))
         if len(timed) < 2:
             continue
-        if timed[-1][1] < max(grade for _, grade, _ in timed[:-1]):
-            latest = timed[-1][2]
-            attrs = tuple(sorted({**dict(latest.attrs), "progressive": True}.items()))
-            replaced[latest] = InputFact(latest.kind, attrs,
-                                         latest.label.replace(" [", ", falling [", 1),
-                                         latest.source)
+        latest, earlier = timed[-1], timed[:-1]
+        for _, _, fact in earlier:
+            replaced[fact] = _revised(fact, {"grade": "superseded"}, "superseded by a later grade")
+        if latest[1] < max(grade for _, grade, _ in earlier):
+            replaced[latest[2]] = _revised(latest[2], {"progressive": True}, "falling")
+        elif latest[1] > min(grade for _, grade, _ in earlier):
+            replaced[latest[2]] = _revised(latest[2], {}, "recovering")
     return [replaced.get(f, f) for f in facts]
+
+
+def _mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[InputFact]:
+    """A finding that a documented peripheral lesion (or examination pattern) explains on its
+    side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
+    numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
+    lesions = [(mimic, str(f.get("side"))) for mimic in mimics for f in facts
+               if f.kind == "finding" and f.get("status") == "active"
+               and f.get("concept") == mimic.concept
+               and (mimic.grade is None or f.get("grade") == mimic.grade)]
+    replaced = {}
+    for fact in facts:
+        for mimic, side in lesions:
+            if fact.kind == "finding" and side in (fact.get("side"), "bilateral", "unspecified") \
+                    and (fact.get("concept") in mimic.findings or fact.get("site")
+                         in mimic.sensory_sites) and fact.get("concept") != mimic.concept:
+                replaced[fact] = _revised(fact, {"explained": True}, mimic.label)
+                break
+    return [replaced.get(f, f) for f in facts]
+
+
+def _mark_symmetric(facts: list[InputFact]) -> list[InputFact]:
+    """A finding recorded on both sides (as bilateral, or left and right separately, with the
+    same concept, site and grade) is symmetric: length-dependent in a polyneuropathy."""
+    sides: dict[tuple[Any, ...], set[Any]] = {}
+    for fact in facts:
+        if fact.kind == "finding":
+            sides.setdefault(_symmetry_key(fact), set()).add(fact.get("side"))
+    both = {key for key, found in sides.items()
+            if "bilateral" in found or {"left", "right"} <= found}
+    return [_revised(f, {"symmetric": True}, "on both sides")
+            if f.kind == "finding" and _symmetry_key(f) in both else f for f in facts]
+
+
+def _symmetry_key(fact: InputFact) -> tuple[Any, ...]:
+    return fact.get("concept"), fact.get("site"), fact.get("grade"), fact.get("status")
+
+
+def _revised(fact: InputFact, changes: dict[str, FactValue], note: str) -> InputFact:
+    """The fact with some fields changed and a note in its label, before its resource."""
+    attrs = tuple(sorted({**dict(fact.attrs), **changes}.items()))
+    return InputFact(fact.kind, attrs, fact.label.replace(" [", f", {note} [", 1), fact.source)
 
 
 def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | None],
@@ -297,9 +356,8 @@ def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | N
         began = first.get(fact.get("concept"))
         if fact.get("status") == "active" and began is not None and (
                 as_of - began) / timedelta(days=1) >= min_days:
-            attrs = tuple(sorted({**dict(fact.attrs), "long_term": True}.items()))
-            replaced[fact] = InputFact(fact.kind, attrs, fact.label.replace(
-                " [", f", taken since {began.date().isoformat()} [", 1), fact.source)
+            replaced[fact] = _revised(fact, {"long_term": True},
+                                      f"taken since {began.date().isoformat()}")
     return [replaced.get(f, f) for f in facts]
 
 

@@ -40,9 +40,9 @@ DERIVED_FACTS = ("evidence", "conclusion", "pathway")
 # The fields each kind of fact carries, so that a rule naming any other field is refused.
 COMPARISONS = (">=", ">")
 FACT_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "finding": ("concept", "site", "side", "status", "recent", "new", "persisting", "level", "grade",
-                "progressive"),
-    "treatment": ("concept", "status", "long_term"),
+    "finding": ("concept", "site", "side", "status", "recent", "new", "current", "persisting",
+                "level", "grade", "progressive", "symmetric", "explained", "result"),
+    "treatment": ("concept", "status", "long_term", "recent"),
     "patient": ("older",),
     "evidence": ("name", "root", "side", "kind", "recent"),
     "conclusion": ("name", "root", "side", "kind", "recent"),
@@ -198,10 +198,24 @@ class RootMap:
 
 
 @dataclass(frozen=True)
+class Mimic:
+    """A peripheral lesion (or an examination pattern) that explains findings on its side."""
+
+    name: str
+    concept: str  # the finding that documents it
+    grade: str | None  # the grade that finding must have, if graded
+    findings: tuple[str, ...]  # concepts it explains
+    sensory_sites: tuple[str, ...]  # sites where it explains the sensory findings
+    label: str
+
+
+@dataclass(frozen=True)
 class Neuroanatomy:
     sources: tuple[str, ...]
     sensory_findings: tuple[str, ...]
     roots: tuple[RootMap, ...]
+    mimics: tuple[Mimic, ...] = ()
+    polyneuropathy: str = "polyneuropathy"  # evidence that withdraws symmetric root signs
 
 
 @dataclass(frozen=True)
@@ -372,11 +386,22 @@ class RootSchema(_Strict):
     disc_levels = fields.List(fields.String(), load_default=list)
 
 
+class MimicSchema(_Strict):
+    concept = fields.String(required=True)
+    grade = fields.String(load_default=None)
+    findings = fields.List(fields.String(), load_default=list)
+    sensory_sites = fields.List(fields.String(), load_default=list)
+    label = fields.String(required=True)
+
+
 class NeuroanatomySchema(_Strict):
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     sensory_findings = fields.List(fields.String(), required=True)
     roots = fields.Dict(keys=fields.String(validate=validate.OneOf(["L4", "L5", "S1"])),
                         values=fields.Nested(RootSchema), required=True)
+    mimics = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
+                         load_default=dict)
+    polyneuropathy = fields.String(load_default="polyneuropathy", validate=NAME)
 
 
 class _Scalar(fields.Field):  # type: ignore[type-arg]
@@ -486,7 +511,7 @@ class GuidanceSchema(_Strict):
 class GapSchema(_Strict):
     id = fields.String(required=True, validate=NAME)
     when = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    missing = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    missing = fields.List(fields.String(), load_default=list)  # none: a note whenever `when` holds
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
@@ -676,8 +701,14 @@ def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: 
             "sensory_sites", "key_muscles", "motor_findings", "reflexes", "disc_levels")))
         for root_name, raw in sorted(data["roots"].items())
     )
+    mimics = tuple(
+        Mimic(name, check(f"mimics.{name}.concept", [raw["concept"]])[0], raw["grade"],
+              check(f"mimics.{name}.findings", raw["findings"]),
+              check(f"mimics.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
+        for name, raw in sorted(data["mimics"].items()))
     return Neuroanatomy(tuple(data["sources"]),
-                        check("sensory_findings", data["sensory_findings"]), roots)
+                        check("sensory_findings", data["sensory_findings"]), roots, mimics,
+                        data["polyneuropathy"])
 
 
 def _load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept]
@@ -723,35 +754,47 @@ def _load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept
 
 
 def generate_root_rules(neuro: Neuroanatomy) -> tuple[Rule, ...]:
-    """Turn the dermatome/myotome/reflex map into root-evidence rules (one per root and kind)."""
+    """Turn the dermatome/myotome/reflex map into root-evidence rules (one per root and kind).
+    A finding a peripheral lesion explains is no root sign; a symmetric sensory or reflex finding
+    has a rule of its own, withdrawn in a patient with polyneuropathy (length-dependent loss)."""
     rules: list[Rule] = []
-    def rule(root: RootMap, kind: str, suffix: str, *match: tuple[str, tuple[str, ...]]) -> Rule:
+    def rule(root: RootMap, kind: str, suffix: str, *match: tuple[str, tuple[Any, ...]],
+             unless: tuple[str, ...] = ()) -> Rule:
         return Rule(
             id=f"ROOT-{root.root}-{suffix}",
-            title=f"{kind.capitalize()} finding in the {root.root} distribution",
+            title=f"{kind.capitalize()} finding in the {root.root} distribution"
+                  + (" on both sides (not with polyneuropathy)" if unless else ""),
             sources=neuro.sources,
             when=(Condition("finding", tuple(sorted(match))),),
             then=Derivation("evidence", "root_evidence", None,
                             (("kind", kind), ("root", root.root)), (("side", 0),)),
+            unless=unless,
             generated_from="neuroanatomy.yaml",
         )
 
+    def per_symmetry(root: RootMap, kind: str, suffix: str,
+                     *match: tuple[str, tuple[Any, ...]]) -> list[Rule]:
+        own = (*match, ("explained", (False,)))
+        return [rule(root, kind, suffix, *own, ("symmetric", (False,))),
+                rule(root, kind, f"{suffix}-SYMMETRIC", *own, ("symmetric", (True,)),
+                     unless=(neuro.polyneuropathy,))]
+
     for root in neuro.roots:
         if root.sensory_sites:
-            rules.append(rule(root, "sensory", "SENSORY", ("concept", neuro.sensory_findings),
-                              ("site", root.sensory_sites), ("status", ("active",))))
+            rules += per_symmetry(root, "sensory", "SENSORY", ("concept", neuro.sensory_findings),
+                                  ("site", root.sensory_sites), ("status", ("active",)))
         if root.key_muscles:
             rules.append(rule(root, "motor", "MOTOR", ("concept", root.key_muscles),
-                              ("grade", ("weak", "severe"))))
+                              ("grade", ("weak", "severe")), ("explained", (False,))))
         if root.motor_findings:
             rules.append(rule(root, "motor", "MOTOR-FINDING", ("concept", root.motor_findings),
-                              ("status", ("active",))))
+                              ("status", ("active",)), ("explained", (False,))))
         if root.reflexes:
-            rules.append(rule(root, "reflex", "REFLEX", ("concept", root.reflexes),
-                              ("grade", ("reduced",))))
+            rules += per_symmetry(root, "reflex", "REFLEX", ("concept", root.reflexes),
+                                  ("grade", ("reduced",)))
         if root.disc_levels:
             rules.append(rule(root, "imaging", "IMAGING", ("concept", ("disc_herniation",)),
-                              ("level", root.disc_levels)))
+                              ("level", root.disc_levels), ("status", ("active", "history"))))
     return tuple(rules)
 
 

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from service.knowledge import Knowledge
-from tests.test_facts import EXAM, SCT, coded, condition, facts_of, findings, observation
+from tests.test_facts import (
+    EXAM,
+    SCT,
+    coded,
+    condition,
+    facts_of,
+    findings,
+    observation,
+    present,
+)
 
 LOINC, RXNORM = "http://loinc.org", "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
@@ -32,7 +41,9 @@ def quantity(value: float, code: str | None, unit: str | None = None, **extra: A
                                   "not present", "Normal", "nil"])
 def test_a_negation_in_text_means_absent(kb: Knowledge, text: str) -> None:
     result = facts_of(kb, observation(RETENTION, valueString=text))
-    assert findings(result) == [] and "bladder_dysfunction" in result.documented
+    assert [(f["concept"], f["status"]) for f in findings(result)] == [
+        ("bladder_dysfunction", "absent")]
+    assert present(result) == [] and "bladder_dysfunction" in result.documented
     assert result.unreadable == ()
 
 
@@ -130,13 +141,13 @@ def test_each_mapped_component_is_a_finding_with_its_own_side_and_the_parents_ti
 def test_a_component_coded_like_its_parent_is_part_of_the_parents_finding(kb: Knowledge) -> None:
     slr = observation(coded(EXAM, "straight-leg-raise"), valueBoolean=False, component=[
         {"code": coded(EXAM, "straight-leg-raise"), "valueQuantity": quantity(40, "deg")}])
-    assert findings(facts_of(kb, slr)) == []
+    assert [f["status"] for f in findings(facts_of(kb, slr))] == ["absent"]  # one finding
 
 
 def test_a_panel_without_a_value_is_a_heading_for_its_members(kb: Knowledge) -> None:
     panel = observation(coded(SCT, "267064002"), hasMember=[{"reference": "urn:uuid:r1"}])
     member = observation(coded(SCT, "267064002"), valueString="No")
-    assert findings(facts_of(kb, panel, member)) == []
+    assert [f["status"] for f in findings(facts_of(kb, panel, member))] == ["absent"]
 
 
 def test_a_restatement_through_derived_from_is_read_once(kb: Knowledge) -> None:

@@ -2,8 +2,10 @@
 
 Each bundle is one patient (every resource re-pointed to it) with 1-14 resources drawn from all
 samples, then varied: sides swapped, dates moved (recent vs persisting), grades, quantities and
-text values changed (in components too), the birth date moved (age). Seeded, so a failing case
-can be reproduced from its number.
+text values changed (in components too), the birth date moved (age). Some graded examinations
+are repeated, at another date (a serial series, falling or rising) or on the other side (left and
+right recorded separately), and some dates moved years back (old surgery, long-standing pain).
+Seeded, so a failing case can be reproduced from its number.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def generated_bundle(seed: int) -> tuple[dict[str, Any], str]:
     rng = random.Random(seed)
     resources = [_vary(json.loads(text), rng, i)
                  for i, text in enumerate(rng.sample(_pool(), rng.randint(1, 14)))]
+    resources += _repeats(resources, random.Random(-seed - 1))  # own stream: seeds stay comparable
     patient = {"resourceType": "Patient", "id": "gen",
                "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"}
     entries = [{"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000000", "resource": patient}]
@@ -63,6 +66,27 @@ def _vary(resource: dict[str, Any], rng: random.Random, index: int) -> dict[str,
     for part in [resource, *resource.get("component", [])]:
         _vary_value(part, rng)
     return resource
+
+
+def _repeats(resources: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Copies of graded examinations at another date or on the other side, and old dates."""
+    copies = []
+    for resource in resources:
+        if "valueInteger" in resource and rng.random() < 0.3:
+            copy = json.loads(json.dumps(resource))
+            copy["id"] = f"{resource['id']}-again"
+            copy["valueInteger"] = rng.randint(0, 5)
+            if rng.random() < 0.5:
+                copy["effectiveDateTime"] = f"2025-{rng.randint(10, 12)}-{rng.randint(10, 28)}"
+            else:
+                text = json.dumps(copy)
+                copy = json.loads(text.replace('"7771000"', '"x"').replace(
+                    '"24028007"', '"7771000"').replace('"x"', '"24028007"'))
+            copies.append(copy)
+        for key in ("onsetDateTime", "performedDateTime"):
+            if key in resource and rng.random() < 0.15:
+                resource[key] = f"20{rng.randint(10, 23)}-0{rng.randint(1, 9)}-{rng.randint(10, 28)}"
+    return copies
 
 
 def _vary_value(part: dict[str, Any], rng: random.Random) -> None:
