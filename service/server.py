@@ -30,7 +30,10 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """Sync workers (gthread when threads > 1): the engine host is thread-less by design.
+    """gevent workers: each connection is a greenlet, so a client that sends slowly or not at
+    all holds a connection while the worker serves others (sync workers, one per core, were
+    taken down by 2 slow clients). The engine never yields, so one process still evaluates one
+    request at a time, on a thread-less host; processes add throughput.
 
     `timeout` restarts a worker stuck on one request; `graceful_timeout` is how long SIGTERM
     waits for in-flight requests before the workers are killed.
@@ -38,8 +41,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "threads": settings.threads,
-        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "worker_class": "gevent",
+        "worker_connections": settings.worker_connections,
         "timeout": settings.request_timeout,
         "graceful_timeout": settings.request_timeout,
         "preload_app": True,

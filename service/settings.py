@@ -29,7 +29,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     workers: int = field(default_factory=_cpu_count)
-    threads: int = 1
+    worker_connections: int = 1000
     request_timeout: int = 30
     max_body_bytes: int = 5 * 1024 * 1024
     max_bundle_entries: int = 10_000
@@ -109,8 +109,9 @@ class SettingsSchema(Schema):
     workers = fields.Integer(validate=validate.Range(1, 256), metadata=_doc(
         "worker processes; the rule engine never releases the GIL, so processes, not threads, "
         "add throughput", "CPU count"))
-    threads = fields.Integer(validate=validate.Range(1, 64), metadata=_doc(
-        "threads per worker (above 1: gunicorn `gthread` workers, for slow clients)", "`1`"))
+    worker_connections = fields.Integer(validate=validate.Range(10, 100_000), metadata=_doc(
+        "most connections one worker holds open at once (gevent workers: a slow or idle client "
+        "costs a connection, not a worker); more wait in the listen queue", "`1000`"))
     request_timeout = fields.Integer(validate=validate.Range(1, 3600), metadata=_doc(
         "seconds a request may take before its worker is restarted; also how long SIGTERM waits "
         "for in-flight requests", "`30`"))

@@ -45,9 +45,9 @@ def test_flags_override_the_environment() -> None:
     settings = load_settings(
         {"SPINEFOOT_PORT": "9000", "SPINEFOOT_WORKERS": "3", "SPINEFOOT_LOG_LEVEL": "debug",
          "SPINEFOOT_CORS_ORIGINS": "https://ehr.example.org, http://localhost:3000",
-         "SPINEFOOT_BASE_URL": "https://cds.example.org/spinefoot/", "SPINEFOOT_THREADS": ""},
+         "SPINEFOOT_BASE_URL": "https://cds.example.org/spinefoot/", "SPINEFOOT_WORKER_CONNECTIONS": ""},
         {"port": "9100", "workers": None})
-    assert (settings.port, settings.workers, settings.threads) == (9100, 3, 1)
+    assert (settings.port, settings.workers, settings.worker_connections) == (9100, 3, 1000)
     assert settings.log_level == "DEBUG"
     assert settings.cors_origins == ("https://ehr.example.org", "http://localhost:3000")
     assert settings.base_url == "https://cds.example.org/spinefoot"
