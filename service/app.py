@@ -119,7 +119,7 @@ def readyz() -> Response:
 
 @api.get("/metrics")
 def metrics() -> Response:
-    return Response(runtime().metrics.exposition(), mimetype=METRICS_CONTENT_TYPE)
+    return Response(runtime().metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
 
 
 def _require_fhir_json() -> None:
@@ -206,7 +206,8 @@ def _finish_request(response: Response) -> Response:
     rt.metrics.record_request(route, request.method, response.status_code, seconds)
     if g.get("error_kind"):
         rt.metrics.errors.labels(g.error_kind).inc()
-    line = {"request_id": g.get("request_id"), "method": request.method, "path": route,
+    line = {"request_id": g.get("request_id"), "method": rt.metrics.method_label(request.method),
+            "path": route,
             "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
             "bytes_in": request.content_length or 0, "entries": g.get("entries"),
             "care_pathway": g.get("care_pathway"),

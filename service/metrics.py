@@ -14,7 +14,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service.settings import MULTIPROC_ENV
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # exactly; already names its charset
+# HTTP methods kept as labels and in the log; anything a client invents counts as OTHER, so that
+# label sets stay closed (every other label comes from routes, statuses or the knowledge base)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _RULES_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -41,7 +45,13 @@ class Metrics:
         self.cds_feedback = Counter("spinefoot_cds_feedback", "CDS Hooks card feedback, by outcome",
                                     ["service", "outcome"], registry=r)
 
+    @staticmethod
+    def method_label(method: str) -> str:
+        """The method if it is a standard one, else `other`: a client must not make new series."""
+        return method if method in METHODS else OTHER
+
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = self.method_label(method)
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method, str(status)).observe(seconds)
 
@@ -59,6 +69,12 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def mark_worker_dead(pid: int) -> None:
+    """gunicorn's `child_exit`: drop a dead worker's live-gauge files (the client's documented
+    multiprocess step); its counters stay, so totals do not fall when a worker restarts."""
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def prepare_multiprocess_directory(directory: str) -> None:

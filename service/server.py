@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 
 from service.app import create_app
 from service.logs import logging_config
+from service.metrics import mark_worker_dead
 from service.settings import Settings
 
 
@@ -49,8 +50,13 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "logconfig_dict": logging_config(settings.log_level, settings.log_format),
         "proc_name": "spinefoot",
+        "child_exit": _child_exit,
         "control_socket_disable": True,  # gunicornc is not used; the image has no writable home
     }
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    mark_worker_dead(worker.pid)
 
 
 def run(settings: Settings) -> None:

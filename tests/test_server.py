@@ -11,9 +11,13 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.server import gunicorn_options
+from service.settings import Settings
 from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
 from tests.support.server import Server, running, start, wait_ready
 
@@ -96,3 +100,14 @@ def test_the_cli_does_not_import_the_metrics_client_before_serve_configures_it()
                             "print('prometheus_client' in sys.modules)"],
                            capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
+
+
+def test_a_dead_workers_live_gauge_files_are_removed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn's `child_exit` hook, as the metrics client's multiprocess docs require."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4242.db", "gauge_liveall_4242.db", "counter_4242.db"):
+        (tmp_path / name).write_bytes(b"")
+    hook = gunicorn_options(Settings())["child_exit"]
+    hook(None, SimpleNamespace(pid=4242))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db"]
