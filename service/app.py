@@ -69,7 +69,7 @@ def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerif
         raise SettingsError("SPINEFOOT_CDS_JWT is true but the JWKS, the issuers or the base URL "
                             "is missing")
     return TokenVerifier(settings.cds_jwt_issuers, KeySet(settings.cds_jwks),
-                         ReplayCache(settings.cds_replay_db), now)
+                         ReplayCache(settings.replay_db), now)
 
 
 def load_pipeline(app: Flask) -> None:
@@ -195,6 +195,8 @@ def _start_request() -> None:
     offered = request.headers.get("X-Request-ID", "")
     g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
     g.started = time.perf_counter()
+    if request.path != "/metrics":
+        runtime().check_storage()
 
 
 def _finish_request(response: Response) -> Response:
@@ -203,9 +205,10 @@ def _finish_request(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "unmatched"
     response.headers["X-Request-ID"] = g.get("request_id", "")
     rt = runtime()
-    rt.metrics.record_request(route, request.method, response.status_code, seconds)
-    if g.get("error_kind"):
-        rt.metrics.errors.labels(g.error_kind).inc()
+    if rt.metrics_writable:
+        rt.metrics.record_request(route, request.method, response.status_code, seconds)
+        if g.get("error_kind"):
+            rt.metrics.errors.labels(g.error_kind).inc()
     line = {"request_id": g.get("request_id"), "method": rt.metrics.method_label(request.method),
             "path": route,
             "status": response.status_code, "duration_ms": round(seconds * 1000, 2),

@@ -4,7 +4,8 @@ Accepted only when: the algorithm is RS384 or ES384 (never `none`, never HMAC); 
 configured JWKS's key with the token's `kid` (the JWKS is cached, and re-read once on an unknown
 `kid`, at most every 10 s); the signature verifies; `iss` is allowed; `aud` is this endpoint's
 URL; `iat` and `exp` are present, `iat` not in the future, `exp` not past, and the token lives
-at most 5 minutes (the specification's limit); `jti` was never seen before. Used `jti`s are kept
+at most 5 minutes (the specification's limit); `nbf`, if given, is not in the future; these are
+finite numbers; `jti` was never seen before. Used `jti`s are kept
 in SQLite until they expire, so a token replayed to another worker process is refused too.
 
 Every refusal is the same `Unauthorized`; the reason goes to the log as a short code, never the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -27,7 +29,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKSet
 
-from service.errors import Unauthorized
+from service.errors import StartupError, StorageUnavailable, Unauthorized
 
 _KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}  # the algorithms accepted, and their keys
 MAX_LIFETIME = 300  # seconds between iat and exp
@@ -67,10 +69,21 @@ class KeySet:
 
 
 class ReplayCache:
-    """`jti`s seen, shared by all worker processes through one SQLite file."""
+    """`jti`s seen, shared by all worker processes through one SQLite file.
+
+    A file that cannot be created stops the start; at run time a full disk answers 503, and a
+    corrupt file is moved aside and rebuilt (the request that found it still gets 503).
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._create()
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"replay cache {path}: {exc}") from None
+
+    def _create(self) -> None:
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS jti (id TEXT PRIMARY KEY, exp INTEGER NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS jti_exp ON jti (exp)")
@@ -86,8 +99,24 @@ class ReplayCache:
             return True
         except sqlite3.IntegrityError:
             return False
+        except sqlite3.DatabaseError as exc:
+            self._recover(exc)
+            raise StorageUnavailable.single("transient", "the replay cache is unavailable; "
+                                                         "retry shortly") from None
         finally:
             db.close()
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        """Rebuild a corrupt file; a full or locked one (OperationalError) is left as it is."""
+        log.error("CDS Hooks replay cache failed: %s", type(error).__name__)
+        if isinstance(error, sqlite3.OperationalError):
+            return
+        try:
+            self._path.replace(self._path.with_name(self._path.name + ".corrupt"))
+            self._create()
+            log.warning("CDS Hooks replay cache rebuilt; the corrupt file is kept beside it")
+        except (OSError, sqlite3.Error) as exc:
+            log.error("CDS Hooks replay cache could not be rebuilt: %s", type(exc).__name__)
 
 
 class TokenVerifier:
@@ -122,14 +151,22 @@ class TokenVerifier:
             options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_exp": False,
                      "verify_iat": False, "verify_nbf": False})
         now = int(self._clock().timestamp())
-        issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise _Refused("iat or exp not a number")
-        if issued > now + LEEWAY or expires < now - LEEWAY or expires - issued > MAX_LIFETIME:
+        issued, expires = _instant(claims, "iat"), _instant(claims, "exp")
+        not_before = _instant(claims, "nbf") if "nbf" in claims else issued
+        if (issued > now + LEEWAY or not_before > now + LEEWAY or expires < now - LEEWAY
+                or expires - issued > MAX_LIFETIME):
             raise _Refused("outside its lifetime")
         if not self._replay.first_use(str(claims["jti"]), int(expires), now):
             raise _Refused("jti replayed")
         return claims
+
+
+def _instant(claims: dict[str, Any], name: str) -> float:
+    """A NumericDate claim: a finite number (NaN would pass every comparison), never a bool."""
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Refused(f"{name} not a finite number")
+    return float(value)
 
 
 class _Refused(Exception):

@@ -7,14 +7,19 @@ client chooses between in-process and multiprocess storage when it is first impo
 from __future__ import annotations
 
 import gc
+import logging
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from service.app import create_app
 from service.logs import logging_config
-from service.metrics import mark_worker_dead
-from service.settings import Settings
+from service.metrics import mark_worker_dead, reserve_worker_files
+from service.runtime import Runtime
+from service.settings import MULTIPROC_ENV, Settings
+
+log = logging.getLogger("spinefoot")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -66,7 +71,19 @@ def run(settings: Settings) -> None:
 
 def serve_app(app: Any, settings: Settings) -> None:
     tune_garbage_collector()
-    _Server(app, gunicorn_options(settings)).run()
+    options = gunicorn_options(settings)
+    options["post_fork"] = lambda _server, _worker: reserve_metric_files(app.extensions["spinefoot"])
+    _Server(app, options).run()
+
+
+def reserve_metric_files(rt: Runtime) -> None:
+    """In each new worker: allocate its metric files, or mark it unwritable (it answers 503;
+    a crash would be restarted into the same full disk, over and over)."""
+    try:
+        reserve_worker_files(os.environ[MULTIPROC_ENV], os.getpid())
+    except OSError as exc:
+        rt.metrics_writable = False
+        log.error("metric files could not be allocated; answering 503: %s", exc.strerror)
 
 
 def tune_garbage_collector() -> None:

@@ -45,7 +45,16 @@ class Settings:
     cds_jwt: bool = False
     cds_jwt_issuers: tuple[str, ...] = ()
     cds_jwks: str | None = None
-    cds_replay_db: Path = Path("/tmp/spinefoot-cds-jti.sqlite3")
+    cds_replay_db: Path | None = None  # None: cds-jti.sqlite3 in the data directory
+    data_dir: Path = Path("/tmp/spinefoot")
+
+    @property
+    def replay_db(self) -> Path:
+        return self.cds_replay_db or self.data_dir / "cds-jti.sqlite3"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.data_dir / "metrics"
 
 
 class SettingsError(Exception):
@@ -149,7 +158,11 @@ class SettingsSchema(Schema):
         "`SPINEFOOT_CDS_JWT`)", "none"))
     cds_replay_db = fields.String(validate=validate.Length(min=1), metadata=_doc(
         "SQLite file where used `jti`s are kept, shared by the worker processes",
-        "`/tmp/spinefoot-cds-jti.sqlite3`"))
+        "`cds-jti.sqlite3` in the data directory"))
+    data_dir = fields.String(validate=validate.Length(min=1), metadata=_doc(
+        "writable directory for the workers' shared metrics (`metrics/`) and the replay cache; "
+        "checked at start (unwritable or full: exit 2); persistent if it is a volume",
+        "`/tmp/spinefoot`"))
 
     @validates_schema
     def _jwt_needs(self, data: dict[str, Any], **_: Any) -> None:
@@ -160,7 +173,7 @@ class SettingsSchema(Schema):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> Settings:
-        for name in ("knowledge_dir", "cds_replay_db"):
+        for name in ("knowledge_dir", "cds_replay_db", "data_dir"):
             if data.get(name) is not None:
                 data[name] = Path(data[name])
         if data.get("base_url"):

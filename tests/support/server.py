@@ -46,11 +46,13 @@ def free_port() -> int:
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> Server:
+    """A data directory of its own unless `env` names one: engineers' suites run side by side."""
     port = free_port()
     log = tempfile.TemporaryFile()
+    data = {"SPINEFOOT_DATA_DIR": tempfile.mkdtemp(prefix="spinefoot-test-data-")}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
+         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **data, **(env or {})})
     return Server(process, port, log)
 
 
