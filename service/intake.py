@@ -166,6 +166,7 @@ def read_bundle(bundle: dict[str, Any]) -> PatientRecord:
 
 def patient_record(bundle: dict[str, Any]) -> PatientRecord:
     """The one patient and the resources that count, from a bundle already validated."""
+    _check_unique_full_urls(bundle.get("entry") or [])
     entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
     refs = _ReferenceIndex(entries)
     notes: list[str] = []
@@ -189,6 +190,21 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
     birth = patients[0]["resource"].get("birthDate") if patients else None
     return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
                          len(bundle.get("entry") or []), tuple(notes))
+
+
+def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
+    """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
+    never one resource: two Patients under one fullUrl would otherwise merge into one."""
+    seen: set[tuple[str, Any]] = set()
+    for i, entry in enumerate(entries):
+        full_url = entry.get("fullUrl")
+        resource = entry.get("resource")
+        version = ((resource.get("meta") or {}).get("versionId")
+                   if isinstance(resource, dict) else None)
+        if full_url and (full_url, version) in seen:
+            raise InvalidResource.single("invariant", "two entries of the bundle have the same "
+                                                      "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")
+        seen.add((full_url, version))
 
 
 class _ReferenceIndex:
@@ -232,18 +248,28 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
                                    "the bundle holds more than one Patient; send one patient",
                                    "Bundle.entry.resource.ofType(Patient)")
     used: dict[str, str] = {}
+    by_identifier: set[tuple[str, str]] = set()  # subjects given only by an identifier
     for entry in clinical:
-        reference = (entry["resource"].get("subject") or {}).get("reference")
-        if reference:
-            used.setdefault(refs.identity(reference), reference)
+        subject = entry["resource"].get("subject") or {}
+        if subject.get("reference"):
+            used.setdefault(refs.identity(subject["reference"]), subject["reference"])
+        elif subject.get("identifier"):
+            by_identifier.add(_identifier_key(subject["identifier"]))
     if patients:
         patient_identity = next(iter(distinct_patients))
         others = set(used) - {patient_identity}
-        if others:
+        strangers = by_identifier - {_identifier_key(identifier) for identifier
+                                     in patients[0]["resource"].get("identifier") or []}
+        if others or strangers:
             raise Unprocessable.single(
-                "processing", "resources in the bundle name a subject other than its Patient",
+                "processing", "resources in the bundle name a subject other than its Patient"
+                + (" (an identifier that is not the Patient's)" if strangers else ""),
                 "Bundle.entry.resource.subject")
         return used.get(patient_identity, refs.ref_of(patients[0]))
+    if by_identifier and used:
+        raise Unprocessable.single("processing", "a subject given only by identifier cannot be "
+                                                 "matched without the Patient resource",
+                                   "Bundle.entry.resource.subject.identifier")
     if len(used) > 1:
         raise Unprocessable.single("processing", "resources in the bundle name two subjects",
                                    "Bundle.entry.resource.subject")
@@ -252,6 +278,10 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
                                    "nothing in the bundle identifies a patient (no Patient, "
                                    "no subject reference)", "Bundle.entry")
     return next(iter(used.values()))
+
+
+def _identifier_key(identifier: dict[str, Any]) -> tuple[str, str]:
+    return str(identifier.get("system") or ""), str(identifier.get("value") or "")
 
 
 def _why_not_counted(resource: dict[str, Any]) -> str | None:

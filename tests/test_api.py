@@ -166,6 +166,43 @@ def test_two_patients_is_422(client: FlaskClient) -> None:
     outcome(post_bundle(client, data), 422)
 
 
+def test_two_patients_under_one_full_url_are_not_merged(client: FlaskClient) -> None:
+    data = bundle()
+    patient = data["entry"][0]
+    data["entry"].append({"fullUrl": patient["fullUrl"], "resource": {
+        "resourceType": "Patient", "id": "other", "birthDate": "1990-01-01"}})
+    issues = outcome(post_bundle(client, data), 400)
+    assert issues[0]["expression"] == [f"Bundle.entry[{len(data['entry']) - 1}].fullUrl"]
+
+
+def with_patient_identifier(data: dict[str, Any]) -> dict[str, Any]:
+    data["entry"][0]["resource"]["identifier"] = [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]
+    return data
+
+
+def test_a_subject_given_by_another_patients_identifier_is_422(client: FlaskClient) -> None:
+    data = with_patient_identifier(bundle())
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
+                                                              "value": "MRN-2"}}
+    issues = outcome(post_bundle(client, data), 422)
+    assert issues[0]["expression"] == ["Bundle.entry.resource.subject"]
+
+
+def test_a_subject_given_by_the_patients_own_identifier_counts(client: FlaskClient) -> None:
+    data = with_patient_identifier(bundle())
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
+                                                              "value": "MRN-1"}}
+    assert post_bundle(client, data).status_code == 200
+
+
+def test_an_identifier_subject_without_a_patient_beside_a_reference_is_422(
+        client: FlaskClient) -> None:
+    data = bundle()
+    del data["entry"][0]
+    data["entry"][0]["resource"]["subject"] = {"identifier": {"value": "MRN-2"}}
+    outcome(post_bundle(client, data), 422)
+
+
 def test_unknown_path_is_404_and_wrong_method_405(client: FlaskClient) -> None:
     outcome(client.get("/fhir/Nothing"), 404)
     response = client.get(ASSESS)
