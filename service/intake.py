@@ -195,7 +195,7 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
     """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
     never one resource: two Patients under one fullUrl would otherwise merge into one."""
-    seen: set[tuple[str, Any]] = set()
+    seen: set[tuple[Any, Any]] = set()
     for i, entry in enumerate(entries):
         full_url = entry.get("fullUrl")
         resource = entry.get("resource")
