@@ -86,7 +86,9 @@ def call(service_id: str) -> Response:
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
-    limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages)
+    limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages,
+                         settings.cds_fetch_max_bytes, settings.cds_fetch_deadline,
+                         settings.max_json_depth)
     return lambda base, token: FhirClient(base, token, limits)
 
 

@@ -64,7 +64,7 @@ class HookRequestSchema(Schema):
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError("is required when fhirAuthorization is given", "fhirServer")
         patient = data["context"].get("patientId")
-        if not isinstance(patient, str) or not _FHIR_ID.fullmatch(patient):
+        if not isinstance(patient, str) or not _FHIR_ID.fullmatch(patient) or patient in (".", ".."):
             raise ValidationError("is required: the id of the patient (a FHIR id)",
                                   "context.patientId")
         for key in PREFETCH:

@@ -42,6 +42,8 @@ class Settings:
     cds_fhir_servers: tuple[str, ...] = ()
     cds_fetch_timeout: float = 5.0
     cds_fetch_max_pages: int = 20
+    cds_fetch_max_bytes: int = 10 * 1024 * 1024
+    cds_fetch_deadline: float = 15.0
     cds_jwt: bool = False
     cds_jwt_issuers: tuple[str, ...] = ()
     cds_jwks: str | None = None
@@ -149,6 +151,12 @@ class SettingsSchema(Schema):
         "seconds allowed for each request to a `fhirServer`", "`5`"))
     cds_fetch_max_pages = fields.Integer(validate=validate.Range(1, 1000), metadata=_doc(
         "most search result pages followed per query (`link` `next`); more gets 412", "`20`"))
+    cds_fetch_max_bytes = fields.Integer(validate=validate.Range(1024, 1 << 30), metadata=_doc(
+        "most bytes read from a `fhirServer` in one CDS Hooks call (all its pages together); "
+        "more gets 412", "`10485760` (10 MiB)"))
+    cds_fetch_deadline = fields.Float(validate=validate.Range(0.5, 300), metadata=_doc(
+        "seconds all the fetching of one CDS Hooks call may take together; longer gets 412",
+        "`15`"))
     cds_jwt = fields.Boolean(metadata=_doc(
         "require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`"))
     cds_jwt_issuers = _CommaList(metadata=_doc(
