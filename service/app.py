@@ -16,6 +16,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.apidocs import docs
+from service.body import request_body
 from service.cds_api import cds
 from service.cds_auth import KeySet, ReplayCache, TokenVerifier
 from service.errors import Issue, NotReady, SpinefootError, Unauthorized, UnsupportedMediaType
@@ -86,7 +87,7 @@ def load_pipeline(app: Flask) -> None:
 def assess() -> Response:
     _require_fhir_json()
     rt = runtime()
-    assessment = rt.ready_pipeline().assess_body(request.get_data(cache=False),
+    assessment = rt.ready_pipeline().assess_body(request_body(),
                                                  request.args.get("asOf"), rt.clock)
     rt.note(assessment)
     return fhir_response(assessment.resource)

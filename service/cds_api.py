@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound
 
+from service.body import request_body
 from service.cards import build_cards
 from service.cds_request import PREFETCH, gather_bundle, read_hook_call
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
@@ -154,4 +155,4 @@ def _json_body() -> Any:
         raise UnsupportedMediaType.single(
             "not-supported", f"Content-Type must be application/json; got "
                              f"{request.content_type or 'none'!r}")
-    return parse_json(request.get_data(cache=False), runtime().ready_pipeline().limits)
+    return parse_json(request_body(), runtime().ready_pipeline().limits)
