@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.app import create_app
 from service.errors import PreconditionFailed
@@ -28,6 +30,7 @@ class _Hostile(BaseHTTPRequestHandler):
     /fhir/next-up: a page whose next link climbs out of /fhir. Every path asked is recorded."""
 
     asked: list[str] = []
+    echo = b"{}"  # what /fhir/echo answers
 
     def log_message(self, *_: Any) -> None:
         pass
@@ -67,6 +70,9 @@ class _Hostile(BaseHTTPRequestHandler):
         port = self.server.server_address[1]
         self._json(b'{"resourceType": "Bundle", "type": "searchset", "link": [{"relation": '
                    b'"next", "url": "http://127.0.0.1:%d/fhir/next-up/../../admin/x"}]}' % port)
+
+    def _echo(self) -> None:
+        self._json(self.echo)
 
     def _ok(self) -> None:
         self._json(b'{"resourceType": "Bundle", "type": "searchset"}')
@@ -109,6 +115,23 @@ def test_a_trickling_answer_runs_into_the_calls_deadline(upstream: str) -> None:
 
 def test_json_nested_past_the_limit_is_412_not_a_crash(upstream: str) -> None:
     assert "is not a FHIR resource" in fetch(f"{upstream}/deep", "Patient/1")
+
+
+@settings(max_examples=40, deadline=None)
+@given(depth=st.integers(1, 3000), opener=st.sampled_from(["[", '{"a": ']),
+       inside=st.sampled_from(['"resourceType": "Patient", ', ""]))
+def test_upstream_json_of_any_depth_is_a_resource_or_412(upstream: str, depth: int, opener: str,
+                                                         inside: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    _Hostile.echo = ("{" + inside + '"x": ' + opener * depth + "1" + closer * depth + "}").encode()
+    with FhirClient(f"{upstream}/echo", "token", LIMITS) as client:
+        try:
+            entries = client.get("Patient/1")
+        except PreconditionFailed:  # the only failure allowed: never a RecursionError, a 500
+            assert depth >= 63 or not inside
+        else:
+            assert depth < 64
+            assert entries[0]["resource"].get("resourceType") == ("Patient" if inside else None)
 
 
 def test_a_next_link_climbing_out_of_the_base_is_never_followed(upstream: str) -> None:
