@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from service.runtime import runtime
 from service.settings import Settings
 
 cds = Blueprint("cds", __name__)
+_CARD_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+MAX_FEEDBACK_ITEMS = 100
 log = logging.getLogger("spinefoot")
 
 
@@ -114,7 +117,9 @@ class _Feedback(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    card = fields.String(required=True, validate=validate.Length(min=1))
+    # the uuid of one of this service's cards: checked before it is logged (client text never is)
+    card = fields.String(required=True, validate=validate.Regexp(_CARD_UUID,
+                                                                  error="must be a card's uuid"))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Dict(keys=fields.String()))
     overrideReason = fields.Nested(_OverrideReason)
@@ -130,8 +135,8 @@ class FeedbackSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    feedback = fields.List(fields.Nested(_Feedback), required=True,
-                           validate=validate.Length(min=1))
+    feedback = fields.List(fields.Nested(_Feedback), required=True,  # one log line each
+                           validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS))
 
 
 @cds.post("/cds-services/<service_id>/feedback")

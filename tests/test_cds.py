@@ -386,7 +386,13 @@ def test_feedback_is_counted_and_logged_without_the_comment(
 
 @pytest.mark.parametrize("body", [
     {}, {"feedback": []}, feedback(outcome="ignored"), feedback(outcome="accepted"),
-    {"feedback": [{"outcome": "overridden", "outcomeTimestamp": "2026-03-01T09:05:00Z"}]}])
+    {"feedback": [{"outcome": "overridden", "outcomeTimestamp": "2026-03-01T09:05:00Z"}]},
+    feedback(outcome="overridden", card="x" * 100_000),
+    feedback(outcome="overridden", card="4332e027-e082-5a21-8cab-36e4eb4c702d\nforged log line"),
+    feedback(outcome="overridden", card="Patient Zebedee"),
+    {"feedback": feedback(outcome="overridden")["feedback"] * 101}],
+    ids=["empty", "no items", "bad outcome", "accepted without suggestions", "no card",
+         "huge card", "card with a newline", "card naming a patient", "101 items"])
 def test_invalid_feedback_is_400(client: FlaskClient, body: dict[str, Any]) -> None:
     error(client.post(SERVICE + "/feedback", json=body), 400)
 
