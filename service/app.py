@@ -87,8 +87,9 @@ def load_pipeline(app: Flask) -> None:
 def assess() -> Response:
     _require_fhir_json()
     rt = runtime()
-    assessment = rt.ready_pipeline().assess_body(request_body(),
-                                                 request.args.get("asOf"), rt.clock)
+    body = request_body()
+    assessment = rt.ready_pipeline().assess_body(body, request.args.get("asOf"), rt.clock,
+                                                 rt.budget())
     rt.note(assessment)
     return fhir_response(assessment.resource)
 

@@ -83,7 +83,7 @@ def call(service_id: str) -> Response:
     if bundle is None:
         return json_response({"cards": []})
     pipeline = rt.ready_pipeline()
-    assessment = pipeline.assess_bundle(bundle, rt.clock())
+    assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
     rt.note(assessment)
     return json_response({"cards": build_cards(pipeline.kb, assessment.pathway, assessment.resource,
                                        hook_call.hook_instance)})

@@ -9,7 +9,8 @@
     ├── PayloadTooLarge         413
     ├── Unprocessable           422  valid FHIR that cannot be assessed (two subjects)
     ├── NotReady                503  the knowledge base is not loaded yet
-    │   └── StorageUnavailable  503  the data directory or the replay cache cannot be written
+    │   ├── StorageUnavailable  503  the data directory or the replay cache cannot be written
+    │   └── OverBudget          503  the request needed more than its time budget
     └── EngineFailure           500  the rule engine reported an inconsistency
 
 KnowledgeError and StartupError are separate: they stop startup and never reach a client.
@@ -76,6 +77,10 @@ class NotReady(SpinefootError):
 
 
 class StorageUnavailable(NotReady):
+    status = 503
+
+
+class OverBudget(NotReady):
     status = 503
 
 

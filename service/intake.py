@@ -214,8 +214,9 @@ def _parse_as_of(text: str) -> datetime:
 # ---------------------------------------------------------------- bundle -> patient record
 
 
-def read_bundle(bundle: dict[str, Any]) -> PatientRecord:
-    issues = fhir.validate_bundle(bundle) or _out_of_range(bundle)
+def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
+                ) -> PatientRecord:
+    issues = fhir.validate_bundle(bundle, tick) or _out_of_range(bundle)
     if issues:
         raise InvalidResource(issues)
     return patient_record(bundle)

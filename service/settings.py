@@ -34,6 +34,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_bundle_entries: int = 10_000
     max_json_depth: int = 64
+    request_budget: float = 5.0
     log_level: str = "INFO"
     log_format: str = "json"
     knowledge_dir: Path | None = None  # None: the knowledge base shipped with the package
@@ -132,6 +133,9 @@ class SettingsSchema(Schema):
         "most entries in one Bundle; more gets 413", "`10000`"))
     max_json_depth = fields.Integer(validate=validate.Range(8, 512), metadata=_doc(
         "deepest JSON nesting accepted; deeper gets 400", "`64`"))
+    request_budget = fields.Float(validate=validate.Range(0.01, 3600), metadata=_doc(
+        "seconds of processing (validation, facts, rules) one request may use; more gets 503 "
+        "with Retry-After", "`5`"))
     log_level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
                               metadata=_doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"))
     log_format = fields.String(validate=validate.OneOf(["json", "text"]), metadata=_doc(

@@ -281,3 +281,33 @@ def test_a_lone_surrogate_in_an_unread_resource_type_is_400(client: FlaskClient)
     body = json.dumps(data).replace("BasicXX", "Basic\\udc00").encode()
     issues = outcome(post_bundle(client, body), 400)
     assert issues[0]["expression"] == [f"Bundle.entry[{len(data['entry']) - 1}].resource.resourceType"]
+
+
+# ---------------------------------------------------------------- the time budget
+
+
+class Ticks:
+    """A fake clock for the budget: one second passes each time it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return float(self.reads)
+
+
+def test_a_request_over_its_time_budget_stops_early_with_503() -> None:
+    app = create_app(Settings(knowledge_dir=KNOWLEDGE, request_budget=10))
+    clock = app.extensions["spinefoot"].budget_clock = Ticks()
+    data = bundle()
+    data["entry"] = data["entry"] * 500  # 2,000 entries, one clock read each as validated
+    response = post_bundle(app.test_client(), data)
+    issues = outcome(response, 503)
+    assert issues[0]["code"] == "too-costly" and "10 s of processing" in issues[0]["diagnostics"]
+    assert response.headers["Retry-After"]
+    assert clock.reads <= 13, "validation went on past the budget"
+
+
+def test_a_request_within_its_budget_is_answered(client: FlaskClient) -> None:
+    assert post_bundle(client, bundle()).status_code == 200
