@@ -20,12 +20,12 @@ import math
 import sqlite3
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from jwt import PyJWK, PyJWKSet
 
@@ -35,6 +35,7 @@ _KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}  # the algorithms accepted, and the
 MAX_LIFETIME = 300  # seconds between iat and exp
 LEEWAY = 30         # seconds of clock skew tolerated
 REFRESH_INTERVAL = 10.0  # seconds between re-reads of the JWKS on unknown kids
+MAX_JWKS_BYTES = 1 << 20
 log = logging.getLogger("spinefoot")
 
 
@@ -48,24 +49,42 @@ class KeySet:
         self._lock = threading.Lock()
 
     def key(self, kid: str) -> PyJWK | None:
-        with self._lock:
-            if kid not in self._keys and time.monotonic() - self._loaded_at >= REFRESH_INTERVAL:
-                self._reload()
-            return self._keys.get(kid)
+        """One re-read at a time; meanwhile other requests use the keys there are. The lock is
+        never waited on: a gevent worker's requests share one thread, and a request holding a
+        real lock across network I/O would block all of them."""
+        if kid not in self._keys and time.monotonic() - self._loaded_at >= REFRESH_INTERVAL:
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._reload()
+                finally:
+                    self._lock.release()
+        return self._keys.get(kid)
 
     def _reload(self) -> None:
         self._loaded_at = time.monotonic()
         try:
-            if self._source.startswith(("http://", "https://")):
-                with urllib.request.urlopen(self._source, timeout=self._timeout) as response:
-                    document = json.loads(response.read())
-            else:
-                document = json.loads(Path(self._source).read_text())
-            keys = PyJWKSet.from_dict(document).keys
-        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            keys = PyJWKSet.from_dict(json.loads(self._read())).keys
+        except (OSError, ValueError, jwt.PyJWTError, httpx.HTTPError) as exc:
             log.warning("JWKS could not be read: %s", type(exc).__name__)
             return  # keep the keys we had
         self._keys = {key.key_id: key for key in keys if key.key_id}
+
+    def _read(self) -> bytes:
+        """The JWKS document, from a URL within `timeout` seconds in all and MAX_JWKS_BYTES (a
+        slow or endless JWKS answer must not hold the request: it becomes a 401)."""
+        if not self._source.startswith(("http://", "https://")):
+            return Path(self._source).read_bytes()
+        deadline = time.monotonic() + self._timeout
+        body = bytearray()
+        with httpx.stream("GET", self._source, timeout=self._timeout) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("the JWKS is too large")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the JWKS took too long")
+        return bytes(body)
 
 
 class ReplayCache:

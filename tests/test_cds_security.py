@@ -7,6 +7,7 @@ import hmac
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,6 +27,7 @@ from service.errors import StartupError
 from service.settings import Settings, SettingsError, load_settings
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
+from tests.support.hostile import hostile_server
 
 BASE = "https://cds.example.org/spinefoot"
 ISSUER = "https://ehr.example.org"
@@ -246,3 +248,19 @@ def test_a_replay_cache_that_cannot_be_created_stops_the_start(tmp_path: Path, j
                         cds_replay_db=tmp_path / "a-file" / "jti.sqlite3")
     with pytest.raises(StartupError, match="replay cache .*a-file/jti.sqlite3"):
         create_app(settings)
+
+
+def test_a_slow_jwks_url_is_a_401_with_a_reason_in_the_log(tmp_path: Path, keys: Keys,
+                                                           log_text: io.StringIO) -> None:
+    """The JWKS answer trickles for 16 s; the fetch gives up after its 5 s, and the call is
+    refused (it was a 500 once gunicorn's worker timeout struck)."""
+    with hostile_server() as upstream:
+        settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
+                            cds_jwt_issuers=(ISSUER,), cds_jwks=f"{upstream}/slow/jwks",
+                            cds_replay_db=tmp_path / "jti.sqlite3")
+        client = create_app(settings, now=lambda: FIXED_NOW).test_client()
+        started = time.monotonic()
+        assert call(client, token(keys)).status_code == 401
+        assert time.monotonic() - started < 10, "the JWKS fetch was not bounded"
+    assert "JWKS could not be read: TimeoutError" in log_text.getvalue()
+    assert "CDS Hooks JWT refused: unknown kid" in log_text.getvalue()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -21,77 +18,13 @@ from service.logs import logging_config
 from service.settings import Settings
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
-
-DEEP = b'{"resourceType": "Patient", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
-
-
-class _Hostile(BaseHTTPRequestHandler):
-    """/fhir/huge: 20 MB of JSON; /fhir/slow: a byte every 50 ms; /fhir/deep: nesting 50,000;
-    /fhir/next-up: a page whose next link climbs out of /fhir. Every path asked is recorded."""
-
-    asked: list[str] = []
-    echo = b"{}"  # what /fhir/echo answers
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.asked.append(self.path)
-        kind = self.path.split("/")[2] if self.path.count("/") >= 2 else ""
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        try:
-            getattr(self, f"_{kind.replace('-', '_')}", self._ok)()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, as it should
-
-    def _huge(self) -> None:
-        self.end_headers()
-        self.wfile.write(b'{"resourceType": "Patient", "x": "')
-        for _ in range(320):
-            self.wfile.write(b"a" * 65536)
-        self.wfile.write(b'"}')
-
-    def _slow(self) -> None:
-        body = b'{"resourceType": "Patient"' + b" " * 300 + b"}"
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        for byte in body:
-            self.wfile.write(bytes([byte]))
-            self.wfile.flush()
-            time.sleep(0.05)
-
-    def _deep(self) -> None:
-        self.send_header("Content-Length", str(len(DEEP)))
-        self.end_headers()
-        self.wfile.write(DEEP)
-
-    def _next_up(self) -> None:
-        port = self.server.server_address[1]
-        self._json(b'{"resourceType": "Bundle", "type": "searchset", "link": [{"relation": '
-                   b'"next", "url": "http://127.0.0.1:%d/fhir/next-up/../../admin/x"}]}' % port)
-
-    def _echo(self) -> None:
-        self._json(self.echo)
-
-    def _ok(self) -> None:
-        self._json(b'{"resourceType": "Bundle", "type": "searchset"}')
-
-    def _json(self, body: bytes) -> None:
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+from tests.support.hostile import Hostile, hostile_server
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    server.shutdown()
-    server.server_close()
+    with hostile_server() as url:
+        yield url
 
 
 LIMITS = FetchLimits(timeout=2.0, max_pages=5, max_bytes=1 << 20, deadline=1.5)
@@ -123,7 +56,7 @@ def test_json_nested_past_the_limit_is_412_not_a_crash(upstream: str) -> None:
 def test_upstream_json_of_any_depth_is_a_resource_or_412(upstream: str, depth: int, opener: str,
                                                          inside: str) -> None:
     closer = "]" if opener == "[" else "}"
-    _Hostile.echo = ("{" + inside + '"x": ' + opener * depth + "1" + closer * depth + "}").encode()
+    Hostile.echo = ("{" + inside + '"x": ' + opener * depth + "1" + closer * depth + "}").encode()
     with FhirClient(f"{upstream}/echo", "token", LIMITS) as client:
         try:
             entries = client.get("Patient/1")
@@ -135,9 +68,9 @@ def test_upstream_json_of_any_depth_is_a_resource_or_412(upstream: str, depth: i
 
 
 def test_a_next_link_climbing_out_of_the_base_is_never_followed(upstream: str) -> None:
-    _Hostile.asked.clear()
+    Hostile.asked.clear()
     assert "on another server" in fetch(f"{upstream}/next-up", "Condition?patient=1")
-    assert not any("admin" in path for path in _Hostile.asked)
+    assert not any("admin" in path for path in Hostile.asked)
 
 
 @pytest.mark.parametrize("url", [
@@ -157,14 +90,14 @@ def cds_client(allowed: str) -> FlaskClient:
 
 
 def test_a_fhir_server_climbing_out_of_the_allowed_base_gets_no_token(upstream: str) -> None:
-    _Hostile.asked.clear()
+    Hostile.asked.clear()
     request = hook_request(server_style(SAMPLE_FILES[0]), fhirServer=f"{upstream}/../admin",
                            fhirAuthorization={"access_token": "t", "token_type": "Bearer",
                                               "expires_in": 300, "scope": "s", "subject": "x"})
     request["prefetch"] = {}
     response = cds_client(upstream).post(SERVICE, json=request)
     assert response.status_code == 412
-    assert _Hostile.asked == []
+    assert Hostile.asked == []
 
 
 @pytest.mark.parametrize("patient", [".", ".."])
