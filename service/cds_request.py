@@ -182,7 +182,8 @@ def _about(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -
         return resource.get("id") == patient_id
     if rtype not in SUBJECT_TYPES:
         return True  # not read by the assessment
-    reference = (resource.get("subject") or {}).get("reference")
+    subject = resource.get("subject")  # not yet validated: anything may be there
+    reference = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(reference, str):
         return False  # no subject, or only an identifier: it cannot be shown to be this patient
     target = targets.get(reference)

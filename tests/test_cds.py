@@ -325,7 +325,7 @@ def test_an_unreachable_server_is_412() -> None:
 # ---------------------------------------------------------------- never a card for another patient
 
 
-def another_patients_condition(request: dict[str, Any], subject: dict[str, Any]) -> None:
+def another_patients_condition(request: dict[str, Any], subject: Any) -> None:
     condition = {**request["prefetch"]["conditions"]["entry"][0]["resource"], "id": "c-other",
                  "subject": subject}
     request["prefetch"]["conditions"]["entry"].append({"resource": condition})
@@ -333,10 +333,10 @@ def another_patients_condition(request: dict[str, Any], subject: dict[str, Any])
 
 @pytest.mark.parametrize("subject", [{"reference": "Patient/someone-else"},
                                      {"reference": "http://fhir.example.org/fhir/Patient/x"},
-                                     {"identifier": {"value": "MRN-2"}}, {}],
-                         ids=["relative", "absolute", "identifier only", "none"])
+                                     {"identifier": {"value": "MRN-2"}}, {}, True],
+                         ids=["relative", "absolute", "identifier only", "none", "not an object"])
 def test_a_prefetched_resource_about_another_patient_is_412(client: FlaskClient,
-                                                            subject: dict[str, Any]) -> None:
+                                                            subject: Any) -> None:
     request = hook_request(server_style(SAMPLE_FILES[0]))
     another_patients_condition(request, subject)
     message = error(client.post(SERVICE, json=request), 412)
