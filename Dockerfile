@@ -24,9 +24,12 @@ LABEL org.opencontainers.image.title="Spinefoot" \
 ENV PATH=/opt/spinefoot/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/spinefoot-metrics
+    SPINEFOOT_DATA_DIR=/var/lib/spinefoot
 RUN groupadd --system --gid 10001 spinefoot \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spinefoot
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin spinefoot \
+ && install -d -o 10001 -g 10001 /var/lib/spinefoot
+# metrics shared by the workers and the CDS Hooks replay cache; a named volume keeps the cache
+VOLUME /var/lib/spinefoot
 COPY --from=builder /opt/spinefoot /opt/spinefoot
 USER 10001:10001
 EXPOSE 8080

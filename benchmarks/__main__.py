@@ -126,7 +126,7 @@ def _over_http() -> tuple[list[str], float, list[str], tuple[float, float], floa
             log = server.stop()
     crashed = "Booting worker" in log and log.count("Booting worker") > workers
     rows = ["\n## Over HTTP\n",
-            f"`spinefoot serve`'s server (gunicorn, {workers} sync workers, preloaded) and wrk "
+            f"`spinefoot serve`'s server (gunicorn, {workers} gevent workers, preloaded) and wrk "
             f"with {CLIENTS} connections on 2 threads for {HTTP_SECONDS} s each, on the same "
             "machine (wrk takes CPU from the server too). With more connections than workers, "
             "latency includes the wait in the queue: at 16 connections and 2 workers, about 8 "

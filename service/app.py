@@ -16,6 +16,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.apidocs import docs
+from service.body import request_body
 from service.cds_api import cds
 from service.cds_auth import KeySet, ReplayCache, TokenVerifier
 from service.errors import Issue, NotReady, SpinefootError, Unauthorized, UnsupportedMediaType
@@ -72,7 +73,7 @@ def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerif
         raise SettingsError("SPINEFOOT_CDS_JWT is true but the JWKS, the issuers or the base URL "
                             "is missing")
     return TokenVerifier(settings.cds_jwt_issuers, KeySet(settings.cds_jwks),
-                         ReplayCache(settings.cds_replay_db), now)
+                         ReplayCache(settings.replay_db), now)
 
 
 def load_pipeline(app: Flask) -> None:
@@ -89,8 +90,9 @@ def load_pipeline(app: Flask) -> None:
 def assess() -> Response:
     _require_fhir_json()
     rt = runtime()
-    assessment = rt.ready_pipeline().assess_body(request.get_data(cache=False),
-                                                 request.args.get("asOf"), rt.clock)
+    body = request_body()
+    assessment = rt.ready_pipeline().assess_body(body, request.args.get("asOf"), rt.clock,
+                                                 rt.budget())
     rt.note(assessment)
     return fhir_response(assessment.resource)
 
@@ -122,7 +124,7 @@ def readyz() -> Response:
 
 @api.get("/metrics")
 def metrics() -> Response:
-    return Response(runtime().metrics.exposition(), mimetype=METRICS_CONTENT_TYPE)
+    return Response(runtime().metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
 
 
 def _require_fhir_json() -> None:
@@ -198,6 +200,8 @@ def _start_request() -> None:
     offered = request.headers.get("X-Request-ID", "")
     g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
     g.started = time.perf_counter()
+    if request.path != "/metrics":
+        runtime().check_storage()
 
 
 def _finish_request(response: Response) -> Response:
@@ -206,10 +210,12 @@ def _finish_request(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "unmatched"
     response.headers["X-Request-ID"] = g.get("request_id", "")
     rt = runtime()
-    rt.metrics.record_request(route, request.method, response.status_code, seconds)
-    if g.get("error_kind"):
-        rt.metrics.errors.labels(g.error_kind).inc()
-    line = {"request_id": g.get("request_id"), "method": request.method, "path": route,
+    if rt.metrics_writable:
+        rt.metrics.record_request(route, request.method, response.status_code, seconds)
+        if g.get("error_kind"):
+            rt.metrics.errors.labels(g.error_kind).inc()
+    line = {"request_id": g.get("request_id"), "method": rt.metrics.method_label(request.method),
+            "path": route,
             "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
             "bytes_in": request.content_length or 0, "entries": g.get("entries"),
             "care_pathway": g.get("care_pathway"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from flask import Blueprint, Response, g, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound
 
+from service.body import request_body
 from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
 from service.cds_request import PREFETCH, gather_bundle, read_hook_call
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
@@ -21,6 +23,8 @@ from service.runtime import runtime
 from service.settings import Settings
 
 cds = Blueprint("cds", __name__)
+_CARD_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+MAX_FEEDBACK_ITEMS = 100
 log = logging.getLogger("spinefoot")
 
 
@@ -79,14 +83,16 @@ def call(service_id: str) -> Response:
     if bundle is None:
         return json_response({"cards": []})
     pipeline = rt.ready_pipeline()
-    assessment = pipeline.assess_bundle(bundle, rt.clock())
+    assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
     rt.note(assessment)
     return json_response({"cards": build_cards(pipeline.kb, assessment.explanation,
                                                assessment.resource, hook_call.hook_instance)})
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
-    limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages)
+    limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages,
+                         settings.cds_fetch_max_bytes, settings.cds_fetch_deadline,
+                         settings.max_json_depth)
     return lambda base, token: FhirClient(base, token, limits)
 
 
@@ -120,7 +126,9 @@ class _Feedback(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    card = fields.String(required=True, validate=validate.Length(min=1))
+    # the uuid of one of this service's cards: checked before it is logged (client text never is)
+    card = fields.String(required=True, validate=validate.Regexp(_CARD_UUID,
+                                                                  error="must be a card's uuid"))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Dict(keys=fields.String()))
     overrideReason = fields.Nested(_OverrideReason)
@@ -136,8 +144,8 @@ class FeedbackSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    feedback = fields.List(fields.Nested(_Feedback), required=True,
-                           validate=validate.Length(min=1))
+    feedback = fields.List(fields.Nested(_Feedback), required=True,  # one log line each
+                           validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS))
 
 
 @cds.post("/cds-services/<service_id>/feedback")
@@ -161,4 +169,4 @@ def _json_body() -> Any:
         raise UnsupportedMediaType.single(
             "not-supported", f"Content-Type must be application/json; got "
                              f"{request.content_type or 'none'!r}")
-    return parse_json(request.get_data(cache=False), runtime().ready_pipeline().limits)
+    return parse_json(request_body(), runtime().ready_pipeline().limits)

@@ -4,7 +4,8 @@ Accepted only when: the algorithm is RS384 or ES384 (never `none`, never HMAC); 
 configured JWKS's key with the token's `kid` (the JWKS is cached, and re-read once on an unknown
 `kid`, at most every 10 s); the signature verifies; `iss` is allowed; `aud` is this endpoint's
 URL; `iat` and `exp` are present, `iat` not in the future, `exp` not past, and the token lives
-at most 5 minutes (the specification's limit); `jti` was never seen before. Used `jti`s are kept
+at most 5 minutes (the specification's limit); `nbf`, if given, is not in the future; these are
+finite numbers; `jti` was never seen before. Used `jti`s are kept
 in SQLite until they expire, so a token replayed to another worker process is refused too.
 
 Every refusal is the same `Unauthorized`; the reason goes to the log as a short code, never the
@@ -15,24 +16,26 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from jwt import PyJWK, PyJWKSet
 
-from service.errors import Unauthorized
+from service.errors import StartupError, StorageUnavailable, Unauthorized
 
 _KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}  # the algorithms accepted, and their keys
 MAX_LIFETIME = 300  # seconds between iat and exp
 LEEWAY = 30         # seconds of clock skew tolerated
 REFRESH_INTERVAL = 10.0  # seconds between re-reads of the JWKS on unknown kids
+MAX_JWKS_BYTES = 1 << 20
 log = logging.getLogger("spinefoot")
 
 
@@ -46,31 +49,60 @@ class KeySet:
         self._lock = threading.Lock()
 
     def key(self, kid: str) -> PyJWK | None:
-        with self._lock:
-            if kid not in self._keys and time.monotonic() - self._loaded_at >= REFRESH_INTERVAL:
-                self._reload()
-            return self._keys.get(kid)
+        """One re-read at a time; meanwhile other requests use the keys there are. The lock is
+        never waited on: a gevent worker's requests share one thread, and a request holding a
+        real lock across network I/O would block all of them."""
+        if kid not in self._keys and time.monotonic() - self._loaded_at >= REFRESH_INTERVAL:
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._reload()
+                finally:
+                    self._lock.release()
+        return self._keys.get(kid)
 
     def _reload(self) -> None:
         self._loaded_at = time.monotonic()
         try:
-            if self._source.startswith(("http://", "https://")):
-                with urllib.request.urlopen(self._source, timeout=self._timeout) as response:
-                    document = json.loads(response.read())
-            else:
-                document = json.loads(Path(self._source).read_text())
-            keys = PyJWKSet.from_dict(document).keys
-        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            keys = PyJWKSet.from_dict(json.loads(self._read())).keys
+        except (OSError, ValueError, jwt.PyJWTError, httpx.HTTPError) as exc:
             log.warning("JWKS could not be read: %s", type(exc).__name__)
             return  # keep the keys we had
         self._keys = {key.key_id: key for key in keys if key.key_id}
 
+    def _read(self) -> bytes:
+        """The JWKS document, from a URL within `timeout` seconds in all and MAX_JWKS_BYTES (a
+        slow or endless JWKS answer must not hold the request: it becomes a 401)."""
+        if not self._source.startswith(("http://", "https://")):
+            return Path(self._source).read_bytes()
+        deadline = time.monotonic() + self._timeout
+        body = bytearray()
+        with httpx.stream("GET", self._source, timeout=self._timeout) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("the JWKS is too large")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the JWKS took too long")
+        return bytes(body)
+
 
 class ReplayCache:
-    """`jti`s seen, shared by all worker processes through one SQLite file."""
+    """`jti`s seen, shared by all worker processes through one SQLite file.
+
+    A file that cannot be created stops the start; at run time a full disk answers 503, and a
+    corrupt file is moved aside and rebuilt (the request that found it still gets 503).
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._create()
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"replay cache {path}: {exc}") from None
+
+    def _create(self) -> None:
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS jti (id TEXT PRIMARY KEY, exp INTEGER NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS jti_exp ON jti (exp)")
@@ -86,8 +118,24 @@ class ReplayCache:
             return True
         except sqlite3.IntegrityError:
             return False
+        except sqlite3.DatabaseError as exc:
+            self._recover(exc)
+            raise StorageUnavailable.single("transient", "the replay cache is unavailable; "
+                                                         "retry shortly") from None
         finally:
             db.close()
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        """Rebuild a corrupt file; a full or locked one (OperationalError) is left as it is."""
+        log.error("CDS Hooks replay cache failed: %s", type(error).__name__)
+        if isinstance(error, sqlite3.OperationalError):
+            return
+        try:
+            self._path.replace(self._path.with_name(self._path.name + ".corrupt"))
+            self._create()
+            log.warning("CDS Hooks replay cache rebuilt; the corrupt file is kept beside it")
+        except (OSError, sqlite3.Error) as exc:
+            log.error("CDS Hooks replay cache could not be rebuilt: %s", type(exc).__name__)
 
 
 class TokenVerifier:
@@ -122,14 +170,22 @@ class TokenVerifier:
             options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_exp": False,
                      "verify_iat": False, "verify_nbf": False})
         now = int(self._clock().timestamp())
-        issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise _Refused("iat or exp not a number")
-        if issued > now + LEEWAY or expires < now - LEEWAY or expires - issued > MAX_LIFETIME:
+        issued, expires = _instant(claims, "iat"), _instant(claims, "exp")
+        not_before = _instant(claims, "nbf") if "nbf" in claims else issued
+        if (issued > now + LEEWAY or not_before > now + LEEWAY or expires < now - LEEWAY
+                or expires - issued > MAX_LIFETIME):
             raise _Refused("outside its lifetime")
         if not self._replay.first_use(str(claims["jti"]), int(expires), now):
             raise _Refused("jti replayed")
         return claims
+
+
+def _instant(claims: dict[str, Any], name: str) -> float:
+    """A NumericDate claim: a finite number (NaN would pass every comparison), never a bool."""
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Refused(f"{name} not a finite number")
+    return float(value)
 
 
 class _Refused(Exception):

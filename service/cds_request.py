@@ -27,6 +27,8 @@ PREFETCH = {
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
+SUBJECT_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
+                 "MedicationRequest")  # what the prefetch templates ask for, by patient
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 PLACEHOLDER = "..."
 _ABSENT = object()
@@ -62,7 +64,7 @@ class HookRequestSchema(Schema):
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError("is required when fhirAuthorization is given", "fhirServer")
         patient = data["context"].get("patientId")
-        if not isinstance(patient, str) or not _FHIR_ID.fullmatch(patient):
+        if not isinstance(patient, str) or not _FHIR_ID.fullmatch(patient) or patient in (".", ".."):
             raise ValidationError("is required: the id of the patient (a FHIR id)",
                                   "context.patientId")
         for key in PREFETCH:
@@ -138,6 +140,7 @@ def gather_bundle(call: HookCall, allowed_servers: tuple[str, ...],
         entries.extend(_fetch(call, missing, allowed_servers, client))
     if not entries:
         return None
+    _check_patient(entries, call.patient_id)
     return {"resourceType": "Bundle", "type": "collection", "entry": _distinct(entries)}
 
 
@@ -157,6 +160,36 @@ def _fetch(call: HookCall, keys: list[str], allowed_servers: tuple[str, ...],
             found.extend(fhir.get(PREFETCH[key].replace("{{context.patientId}}",
                                                         quote(call.patient_id, safe=""))))
     return found
+
+
+def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
+    """Every Patient must be `context.patientId`, and every resource read must name it as its
+    subject: a card about another patient is the worst answer this service could give."""
+    targets = {e["fullUrl"]: e["resource"] for e in entries if isinstance(e.get("fullUrl"), str)}
+    foreign = [f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+               for resource in (entry["resource"] for entry in entries)
+               if not _about(resource, patient_id, targets)]
+    if foreign:
+        raise PreconditionFailed.single(
+            "conflict", f"the data gathered holds {len(foreign)} resource(s) not about "
+                        f"context.patientId ({', '.join(foreign[:5])}); no card is given",
+            "context.patientId")
+
+
+def _about(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        return resource.get("id") == patient_id
+    if rtype not in SUBJECT_TYPES:
+        return True  # not read by the assessment
+    subject = resource.get("subject")  # not yet validated: anything may be there
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    if not isinstance(reference, str):
+        return False  # no subject, or only an identifier: it cannot be shown to be this patient
+    target = targets.get(reference)
+    if isinstance(target, dict):
+        return target.get("resourceType") == "Patient" and target.get("id") == patient_id
+    return reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
 
 
 def _entries_of(value: dict[str, Any]) -> list[dict[str, Any]]:

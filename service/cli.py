@@ -1,6 +1,7 @@
 """`spinefoot serve | assess | samples | screen | check-knowledge | healthcheck`.
 
-Exit codes: 0 fine; 1 an assessment or health check failed; 2 bad settings or knowledge base.
+Exit codes: 0 fine; 1 an assessment or health check failed; 2 bad settings or knowledge base, or
+a file or directory needed at start that cannot be read or written.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.errors import KnowledgeError, SpinefootError
+from service.errors import KnowledgeError, SpinefootError, StartupError
 from service.knowledge import load_knowledge
 from service.outcome import operation_outcome
 from service.pipeline import Pipeline
@@ -51,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KnowledgeError as exc:
         print(f"spinefoot: invalid knowledge base: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"spinefoot: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an unreadable knowledge file
+        print(f"spinefoot: cannot start: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
 
 
@@ -96,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ, {name: getattr(args, name) for name in _SETTINGS_FLAGS})
     # before the metrics client is first imported (service.server imports the app)
-    directory = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="spinefoot-metrics-")
+    directory = os.environ.get(MULTIPROC_ENV) or str(settings.metrics_dir)
     os.environ[MULTIPROC_ENV] = directory
     from service.logs import configure_logging
     from service.metrics import prepare_multiprocess_directory

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+# Instants accepted in requests: far enough from years 1 and 9999 that arithmetic on them
+# (UTC offsets, ages, durations) cannot overflow, and wide enough for any patient record.
+EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
 
 def parse_instant(value: str) -> datetime:
     """'2024', '2024-05', '2024-05-02', or a full dateTime; naive times are taken as UTC."""
@@ -15,6 +20,14 @@ def parse_instant(value: str) -> datetime:
     else:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def within_range(value: datetime) -> bool:
+    """Between EARLIEST and LATEST (a UTC offset at year 1 or 9999 overflows when applied)."""
+    try:
+        return EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        return False
 
 
 def parse_date(value: str) -> date:

@@ -9,9 +9,11 @@
     ├── PayloadTooLarge         413
     ├── Unprocessable           422  valid FHIR that cannot be assessed (two subjects)
     ├── NotReady                503  the knowledge base is not loaded yet
+    │   ├── StorageUnavailable  503  the data directory or the replay cache cannot be written
+    │   └── OverBudget          503  the request needed more than its time budget
     └── EngineFailure           500  the rule engine reported an inconsistency
 
-KnowledgeError is separate: it stops startup and never reaches a client.
+KnowledgeError and StartupError are separate: they stop startup and never reach a client.
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ class NotReady(SpinefootError):
     status = 503
 
 
+class StorageUnavailable(NotReady):
+    status = 503
+
+
+class OverBudget(NotReady):
+    status = 503
+
+
 class EngineFailure(SpinefootError):
     status = 500
 
@@ -84,6 +94,10 @@ class KnowledgeError(Exception):
     def __init__(self, file: str, field: str, message: str) -> None:
         super().__init__(f"{file}: {field}: {message}")
         self.file, self.field, self.message = file, field, message
+
+
+class StartupError(Exception):
+    """A file or directory the server needs at start is unusable; the message names it."""
 
 
 def first_error(messages: Any, path: str = "") -> tuple[str, str]:

@@ -7,7 +7,7 @@ Resource types the service does not read are never validated: they are skipped a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -49,11 +49,12 @@ _REQUIRED_CONCEPTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 }
 
 
-def validate_bundle(bundle: dict[str, Any]) -> list[Issue]:
+def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
+                    ) -> list[Issue]:
     """Every R4 error in the bundle envelope and the resources the service reads.
 
     The envelope is validated without its resources, then each resource read with its own model,
-    so that error paths and costs stay per resource.
+    so that error paths and costs stay per resource; `tick` runs before each (a time budget).
     """
     entries = bundle.get("entry")
     envelope = dict(bundle)
@@ -62,6 +63,7 @@ def validate_bundle(bundle: dict[str, Any]) -> list[Issue]:
     issues = _model_issues(Bundle, envelope, "Bundle")
     issues += _binding_issues("Bundle", bundle, "Bundle")
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        tick()
         resource = entry.get("resource") if isinstance(entry, dict) else None
         rtype = _resource_type(resource)
         path = f"Bundle.entry[{i}].resource"

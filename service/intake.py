@@ -8,6 +8,8 @@ by their status, recording why anything else was set aside.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,8 +17,8 @@ from datetime import date, datetime
 from typing import Any
 
 from service import fhir
-from service.dates import parse_date, parse_instant
-from service.errors import InvalidRequest, InvalidResource, PayloadTooLarge, Unprocessable
+from service.dates import EARLIEST, LATEST, parse_date, parse_instant, within_range
+from service.errors import InvalidRequest, InvalidResource, Issue, PayloadTooLarge, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
                   "MedicationRequest")
@@ -25,6 +27,22 @@ _PROCEDURE_COUNTS = {"completed", "in-progress"}
 _MEDICATION_COUNTS = {"active", "completed", "intended"}
 _CONDITION_IGNORED = {"refuted", "entered-in-error"}
 _CONDITION_HISTORY = {"inactive", "resolved", "remission"}
+# The instants the assessment reads, by type (each a path of member names)
+_READ_INSTANTS = {
+    "Patient": (("birthDate",),),
+    "Condition": (("onsetDateTime",), ("onsetPeriod", "start"), ("recordedDate",)),
+    "Observation": (("effectiveDateTime",), ("effectivePeriod", "start"), ("issued",)),
+}
+# The numbers it reads, with the range it can compute with (onsetAge is years from birth)
+_READ_NUMBERS = {
+    "Condition": ((("onsetAge", "value"), 0.0, 150.0),),
+    "Observation": ((("valueQuantity", "value"), -1e15, 1e15),),
+}
+_RANGE = f"{EARLIEST.year}–{LATEST.year - 1}"
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap test on the raw body first
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,42 @@ def parse_json(body: bytes, limits: Limits) -> Any:
     if _nesting_exceeds(document, limits.max_depth):
         raise InvalidRequest.single("too-costly", f"the JSON body is nested more than "
                                                   f"{limits.max_depth} levels deep")
+    if _SURROGATE_ESCAPE.search(body):
+        _reject_lone_surrogates(document)
     return document
+
+
+def _reject_lone_surrogates(document: Any) -> None:
+    """A `\\uD800`-style escape without its pair decodes to a string no UTF-8 output can hold
+    (it made a 500 wherever it was echoed, e.g. an unread type's name in a note): 400 instead."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest.single("structure", "the body holds an unpaired UTF-16 surrogate "
+                                                 "escape (\\uD800-\\uDFFF)",
+                                    _surrogate_path(document, _root_name(document))) from None
+
+
+def _root_name(document: Any) -> str:
+    """The resource type as the root of an expression, where it is a plain name."""
+    name = document.get("resourceType") if isinstance(document, dict) else None
+    return name if isinstance(name, str) and name.isascii() and name.isalpha() else "$"
+
+
+def _surrogate_path(node: Any, path: str) -> str | None:
+    """Where the first unpaired surrogate is (a key or a value), as a path from `$`."""
+    items = (node.items() if isinstance(node, dict)
+             else enumerate(node) if isinstance(node, list) else ())
+    for key, child in items:
+        where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+        if isinstance(key, str) and _LONE_SURROGATE.search(key):
+            return where
+        if isinstance(child, str) and _LONE_SURROGATE.search(child):
+            return where
+        found = _surrogate_path(child, where)
+        if found:
+            return found
+    return None
 
 
 def _nesting_exceeds(document: Any, limit: int) -> bool:
@@ -150,24 +203,72 @@ def _unwrap_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str 
 
 def _parse_as_of(text: str) -> datetime:
     try:
-        return parse_instant(text)
+        as_of = parse_instant(text)
     except ValueError:
         raise InvalidRequest.single("value", f"asOf {text!r} is not a FHIR dateTime",
                                     "asOf") from None
+    if not within_range(as_of):
+        raise InvalidRequest.single("value", f"asOf {text!r} is outside the years {_RANGE}",
+                                    "asOf")
+    return as_of
 
 
 # ---------------------------------------------------------------- bundle -> patient record
 
 
-def read_bundle(bundle: dict[str, Any]) -> PatientRecord:
-    issues = fhir.validate_bundle(bundle)
+def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
+                ) -> PatientRecord:
+    issues = fhir.validate_bundle(bundle, tick) or _out_of_range(bundle)
     if issues:
         raise InvalidResource(issues)
     return patient_record(bundle)
 
 
+def _out_of_range(bundle: dict[str, Any]) -> list[Issue]:
+    """Valid R4 that the assessment cannot compute with: instants near years 1 or 9999, an onset
+    age beyond a lifetime, a quantity no float holds (each overflowed somewhere: a 500)."""
+    issues = []
+    for i, entry in enumerate(bundle.get("entry") or []):
+        resource = entry.get("resource") or {}
+        where = f"Bundle.entry[{i}].resource"
+        for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
+            value = _member(resource, path)
+            if isinstance(value, str) and not _instant_within_range(value):
+                issues.append(Issue("value", f"{value!r} is outside the years {_RANGE}",
+                                    f"{where}.{'.'.join(path)}"))
+        for path, low, high in _READ_NUMBERS.get(str(resource.get("resourceType")), ()):
+            value = _member(resource, path)
+            if isinstance(value, int | float) and not _number_within(value, low, high):
+                issues.append(Issue("value", f"{'.'.join(path)} is not a number from {low:g} "
+                                             f"to {high:g}", f"{where}.{'.'.join(path)}"))
+    return issues
+
+
+def _number_within(value: float, low: float, high: float) -> bool:
+    """Also for a 4,300-digit integer, which no float can hold (it made a 500 when formatted)."""
+    try:
+        return math.isfinite(float(value)) and low <= value <= high
+    except OverflowError:
+        return False
+
+
+def _instant_within_range(value: str) -> bool:
+    try:
+        return within_range(parse_instant(value))
+    except ValueError:
+        return True  # a form R4 allows and this parser does not: the facts skip it, as before
+
+
+def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = resource
+    for name in path:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node
+
+
 def patient_record(bundle: dict[str, Any]) -> PatientRecord:
     """The one patient and the resources that count, from a bundle already validated."""
+    _check_unique_full_urls(bundle.get("entry") or [])
     entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
     refs = _ReferenceIndex(entries)
     notes: list[str] = []
@@ -198,6 +299,21 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
     return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
                          len(bundle.get("entry") or []), tuple(notes),
                          patients[0]["resource"] if patients else None)
+
+
+def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
+    """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
+    never one resource: two Patients under one fullUrl would otherwise merge into one."""
+    seen: set[tuple[Any, Any]] = set()
+    for i, entry in enumerate(entries):
+        full_url = entry.get("fullUrl")
+        resource = entry.get("resource")
+        version = ((resource.get("meta") or {}).get("versionId")
+                   if isinstance(resource, dict) else None)
+        if full_url and (full_url, version) in seen:
+            raise InvalidResource.single("invariant", "two entries of the bundle have the same "
+                                                      "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")
+        seen.add((full_url, version))
 
 
 class _ReferenceIndex:
@@ -241,18 +357,28 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
                                    "the bundle holds more than one Patient; send one patient",
                                    "Bundle.entry.resource.ofType(Patient)")
     used: dict[str, str] = {}
+    by_identifier: set[tuple[str, str]] = set()  # subjects given only by an identifier
     for entry in clinical:
-        reference = (entry["resource"].get("subject") or {}).get("reference")
-        if reference:
-            used.setdefault(refs.identity(reference), reference)
+        subject = entry["resource"].get("subject") or {}
+        if subject.get("reference"):
+            used.setdefault(refs.identity(subject["reference"]), subject["reference"])
+        elif subject.get("identifier"):
+            by_identifier.add(_identifier_key(subject["identifier"]))
     if patients:
         patient_identity = next(iter(distinct_patients))
         others = set(used) - {patient_identity}
-        if others:
+        strangers = by_identifier - {_identifier_key(identifier) for identifier
+                                     in patients[0]["resource"].get("identifier") or []}
+        if others or strangers:
             raise Unprocessable.single(
-                "processing", "resources in the bundle name a subject other than its Patient",
+                "processing", "resources in the bundle name a subject other than its Patient"
+                + (" (an identifier that is not the Patient's)" if strangers else ""),
                 "Bundle.entry.resource.subject")
         return used.get(patient_identity, refs.ref_of(patients[0]))
+    if by_identifier and used:
+        raise Unprocessable.single("processing", "a subject given only by identifier cannot be "
+                                                 "matched without the Patient resource",
+                                   "Bundle.entry.resource.subject.identifier")
     if len(used) > 1:
         raise Unprocessable.single("processing", "resources in the bundle name two subjects",
                                    "Bundle.entry.resource.subject")
@@ -261,6 +387,10 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
                                    "nothing in the bundle identifies a patient (no Patient, "
                                    "no subject reference)", "Bundle.entry")
     return next(iter(used.values()))
+
+
+def _identifier_key(identifier: dict[str, Any]) -> tuple[str, str]:
+    return str(identifier.get("system") or ""), str(identifier.get("value") or "")
 
 
 def _why_not_counted(resource: dict[str, Any]) -> str | None:

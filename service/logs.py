@@ -44,6 +44,9 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
             # the app writes its own request line; gunicorn's access log would repeat it
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+            # httpx logs every URL it fetches at INFO, and a FHIR URL names the patient
+            "httpx": {"level": "WARNING", "handlers": [], "propagate": True},
+            "httpcore": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }
 

@@ -12,10 +12,21 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.errors import StartupError
 from service.settings import MULTIPROC_ENV
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # exactly; already names its charset
+# HTTP methods kept as labels and in the log; anything a client invents counts as OTHER, so that
+# label sets stay closed (every other label comes from routes, statuses or the knowledge base)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Each worker's metric files are allocated on disk when it starts: the client writes through
+# mmap, and a page the file system cannot supply kills the process (SIGBUS) instead of raising.
+# Label sets are closed, so a worker's series fit in this many bytes per file (~6,000 values).
+_RESERVED_BYTES = 1 << 20
+_WORKER_FILES = ("counter", "histogram")
+_PROBE_BYTES = 1 << 20
 _RULES_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
@@ -41,7 +52,13 @@ class Metrics:
         self.cds_feedback = Counter("spinefoot_cds_feedback", "CDS Hooks card feedback, by outcome",
                                     ["service", "outcome"], registry=r)
 
+    @staticmethod
+    def method_label(method: str) -> str:
+        """The method if it is a standard one, else `other`: a client must not make new series."""
+        return method if method in METHODS else OTHER
+
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = self.method_label(method)
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method, str(status)).observe(seconds)
 
@@ -61,10 +78,32 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def mark_worker_dead(pid: int) -> None:
+    """gunicorn's `child_exit`: drop a dead worker's live-gauge files (the client's documented
+    multiprocess step); its counters stay, so totals do not fall when a worker restarts."""
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
 def prepare_multiprocess_directory(directory: str) -> None:
-    """Start from an empty directory: files left by a previous run would be summed in."""
-    os.makedirs(directory, exist_ok=True)
-    for name in os.listdir(directory):
-        if name.endswith(".db"):
-            os.remove(os.path.join(directory, name))
+    """Start from an empty directory (files left by a previous run would be summed in) and
+    prove that it takes a worker's files: read-only or full is a StartupError, not a crash."""
+    probe = os.path.join(directory, ".probe")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+        with open(probe, "wb") as file:
+            os.posix_fallocate(file.fileno(), 0, _PROBE_BYTES)
+        os.remove(probe)
+    except OSError as exc:
+        raise StartupError(f"metrics directory {directory}: {exc.strerror}") from None
+
+
+def reserve_worker_files(directory: str, pid: int) -> None:
+    """Allocate this worker's metric files now (OSError if the disk is full), so that writing
+    metrics later can never hit an unallocated page."""
+    for kind in _WORKER_FILES:
+        with open(os.path.join(directory, f"{kind}_{pid}.db"), "ab") as file:
+            os.posix_fallocate(file.fileno(), 0, _RESERVED_BYTES)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from service import fhir
+from service.budget import Budget, unlimited
 from service.errors import EngineFailure
 from service.facts import build_facts
 from service.intake import Limits, check_entry_count, read_body, read_bundle
@@ -35,15 +36,20 @@ class Pipeline:
         self.limits = limits or Limits()
         self.reasoner = Reasoner(kb)
 
-    def assess_body(self, body: bytes, as_of: str | None,
-                    now: Callable[[], datetime]) -> Assessment:
+    def assess_body(self, body: bytes, as_of: str | None, now: Callable[[], datetime],
+                    budget: Budget | None = None) -> Assessment:
+        budget = budget or unlimited()
         request = read_body(body, as_of, now, self.limits)
-        return self.assess_bundle(request.bundle, request.as_of)
+        return self.assess_bundle(request.bundle, request.as_of, budget)
 
-    def assess_bundle(self, bundle: dict[str, Any], as_of: datetime) -> Assessment:
+    def assess_bundle(self, bundle: dict[str, Any], as_of: datetime,
+                      budget: Budget | None = None) -> Assessment:
+        budget = budget or unlimited()
         check_entry_count(bundle, self.limits)
-        record = read_bundle(bundle)
+        budget.check()
+        record = read_bundle(bundle, budget.check)
         facts = build_facts(record, self.kb, as_of)
+        budget.check()  # the engine's run is short and cannot be interrupted: it is the last
         started = time.perf_counter()
         inference = self.reasoner.infer(facts)
         rule_seconds = time.perf_counter() - started

@@ -7,13 +7,19 @@ client chooses between in-process and multiprocess storage when it is first impo
 from __future__ import annotations
 
 import gc
+import logging
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from service.app import create_app
 from service.logs import logging_config
-from service.settings import Settings
+from service.metrics import mark_worker_dead, reserve_worker_files
+from service.runtime import Runtime
+from service.settings import MULTIPROC_ENV, Settings
+
+log = logging.getLogger("spinefoot")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -30,7 +36,10 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """Sync workers (gthread when threads > 1): the engine host is thread-less by design.
+    """gevent workers: each connection is a greenlet, so a client that sends slowly or not at
+    all holds a connection while the worker serves others (sync workers, one per core, were
+    taken down by 2 slow clients). The engine never yields, so one process still evaluates one
+    request at a time, on a thread-less host; processes add throughput.
 
     `timeout` restarts a worker stuck on one request; `graceful_timeout` is how long SIGTERM
     waits for in-flight requests before the workers are killed.
@@ -38,16 +47,21 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "threads": settings.threads,
-        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "worker_class": "gevent",
+        "worker_connections": settings.worker_connections,
         "timeout": settings.request_timeout,
         "graceful_timeout": settings.request_timeout,
         "preload_app": True,
         "accesslog": None,
         "logconfig_dict": logging_config(settings.log_level, settings.log_format),
         "proc_name": "spinefoot",
+        "child_exit": _child_exit,
         "control_socket_disable": True,  # gunicornc is not used; the image has no writable home
     }
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    mark_worker_dead(worker.pid)
 
 
 def run(settings: Settings) -> None:
@@ -57,7 +71,19 @@ def run(settings: Settings) -> None:
 
 def serve_app(app: Any, settings: Settings) -> None:
     tune_garbage_collector()
-    _Server(app, gunicorn_options(settings)).run()
+    options = gunicorn_options(settings)
+    options["post_fork"] = lambda _server, _worker: reserve_metric_files(app.extensions["spinefoot"])
+    _Server(app, options).run()
+
+
+def reserve_metric_files(rt: Runtime) -> None:
+    """In each new worker: allocate its metric files, or mark it unwritable (it answers 503;
+    a crash would be restarted into the same full disk, over and over)."""
+    try:
+        reserve_worker_files(os.environ[MULTIPROC_ENV], os.getpid())
+    except OSError as exc:
+        rt.metrics_writable = False
+        log.error("metric files could not be allocated; answering 503: %s", exc.strerror)
 
 
 def tune_garbage_collector() -> None:

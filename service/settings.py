@@ -29,11 +29,12 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     workers: int = field(default_factory=_cpu_count)
-    threads: int = 1
+    worker_connections: int = 1000
     request_timeout: int = 30
     max_body_bytes: int = 5 * 1024 * 1024
     max_bundle_entries: int = 10_000
     max_json_depth: int = 64
+    request_budget: float = 5.0
     log_level: str = "INFO"
     log_format: str = "json"
     knowledge_dir: Path | None = None  # None: the knowledge base shipped with the package
@@ -42,10 +43,21 @@ class Settings:
     cds_fhir_servers: tuple[str, ...] = ()
     cds_fetch_timeout: float = 5.0
     cds_fetch_max_pages: int = 20
+    cds_fetch_max_bytes: int = 10 * 1024 * 1024
+    cds_fetch_deadline: float = 15.0
     cds_jwt: bool = False
     cds_jwt_issuers: tuple[str, ...] = ()
     cds_jwks: str | None = None
-    cds_replay_db: Path = Path("/tmp/spinefoot-cds-jti.sqlite3")
+    cds_replay_db: Path | None = None  # None: cds-jti.sqlite3 in the data directory
+    data_dir: Path = Path("/tmp/spinefoot")
+
+    @property
+    def replay_db(self) -> Path:
+        return self.cds_replay_db or self.data_dir / "cds-jti.sqlite3"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.data_dir / "metrics"
     # issue 14: the playground page
     playground: bool = False
 
@@ -111,8 +123,9 @@ class SettingsSchema(Schema):
     workers = fields.Integer(validate=validate.Range(1, 256), metadata=_doc(
         "worker processes; the rule engine never releases the GIL, so processes, not threads, "
         "add throughput", "CPU count"))
-    threads = fields.Integer(validate=validate.Range(1, 64), metadata=_doc(
-        "threads per worker (above 1: gunicorn `gthread` workers, for slow clients)", "`1`"))
+    worker_connections = fields.Integer(validate=validate.Range(10, 100_000), metadata=_doc(
+        "most connections one worker holds open at once (gevent workers: a slow or idle client "
+        "costs a connection, not a worker); more wait in the listen queue", "`1000`"))
     request_timeout = fields.Integer(validate=validate.Range(1, 3600), metadata=_doc(
         "seconds a request may take before its worker is restarted; also how long SIGTERM waits "
         "for in-flight requests", "`30`"))
@@ -122,6 +135,9 @@ class SettingsSchema(Schema):
         "most entries in one Bundle; more gets 413", "`10000`"))
     max_json_depth = fields.Integer(validate=validate.Range(8, 512), metadata=_doc(
         "deepest JSON nesting accepted; deeper gets 400", "`64`"))
+    request_budget = fields.Float(validate=validate.Range(0.01, 3600), metadata=_doc(
+        "seconds of processing (validation, facts, rules) one request may use; more gets 503 "
+        "with Retry-After", "`5`"))
     log_level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
                               metadata=_doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"))
     log_format = fields.String(validate=validate.OneOf(["json", "text"]), metadata=_doc(
@@ -141,6 +157,12 @@ class SettingsSchema(Schema):
         "seconds allowed for each request to a `fhirServer`", "`5`"))
     cds_fetch_max_pages = fields.Integer(validate=validate.Range(1, 1000), metadata=_doc(
         "most search result pages followed per query (`link` `next`); more gets 412", "`20`"))
+    cds_fetch_max_bytes = fields.Integer(validate=validate.Range(1024, 1 << 30), metadata=_doc(
+        "most bytes read from a `fhirServer` in one CDS Hooks call (all its pages together); "
+        "more gets 412", "`10485760` (10 MiB)"))
+    cds_fetch_deadline = fields.Float(validate=validate.Range(0.5, 300), metadata=_doc(
+        "seconds all the fetching of one CDS Hooks call may take together; longer gets 412",
+        "`15`"))
     cds_jwt = fields.Boolean(metadata=_doc(
         "require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`"))
     cds_jwt_issuers = _CommaList(metadata=_doc(
@@ -150,7 +172,11 @@ class SettingsSchema(Schema):
         "`SPINEFOOT_CDS_JWT`)", "none"))
     cds_replay_db = fields.String(validate=validate.Length(min=1), metadata=_doc(
         "SQLite file where used `jti`s are kept, shared by the worker processes",
-        "`/tmp/spinefoot-cds-jti.sqlite3`"))
+        "`cds-jti.sqlite3` in the data directory"))
+    data_dir = fields.String(validate=validate.Length(min=1), metadata=_doc(
+        "writable directory for the workers' shared metrics (`metrics/`) and the replay cache; "
+        "checked at start (unwritable or full: exit 2); persistent if it is a volume",
+        "`/tmp/spinefoot`"))
     # issue 14: the playground page
     playground = fields.Boolean(metadata=_doc(
         "serve `/playground`, a page for integration testers; it accepts patient data, so keep "
@@ -165,7 +191,7 @@ class SettingsSchema(Schema):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> Settings:
-        for name in ("knowledge_dir", "cds_replay_db"):
+        for name in ("knowledge_dir", "cds_replay_db", "data_dir"):
             if data.get(name) is not None:
                 data[name] = Path(data[name])
         if data.get("base_url"):

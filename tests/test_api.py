@@ -166,6 +166,43 @@ def test_two_patients_is_422(client: FlaskClient) -> None:
     outcome(post_bundle(client, data), 422)
 
 
+def test_two_patients_under_one_full_url_are_not_merged(client: FlaskClient) -> None:
+    data = bundle()
+    patient = data["entry"][0]
+    data["entry"].append({"fullUrl": patient["fullUrl"], "resource": {
+        "resourceType": "Patient", "id": "other", "birthDate": "1990-01-01"}})
+    issues = outcome(post_bundle(client, data), 400)
+    assert issues[0]["expression"] == [f"Bundle.entry[{len(data['entry']) - 1}].fullUrl"]
+
+
+def with_patient_identifier(data: dict[str, Any]) -> dict[str, Any]:
+    data["entry"][0]["resource"]["identifier"] = [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]
+    return data
+
+
+def test_a_subject_given_by_another_patients_identifier_is_422(client: FlaskClient) -> None:
+    data = with_patient_identifier(bundle())
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
+                                                              "value": "MRN-2"}}
+    issues = outcome(post_bundle(client, data), 422)
+    assert issues[0]["expression"] == ["Bundle.entry.resource.subject"]
+
+
+def test_a_subject_given_by_the_patients_own_identifier_counts(client: FlaskClient) -> None:
+    data = with_patient_identifier(bundle())
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
+                                                              "value": "MRN-1"}}
+    assert post_bundle(client, data).status_code == 200
+
+
+def test_an_identifier_subject_without_a_patient_beside_a_reference_is_422(
+        client: FlaskClient) -> None:
+    data = bundle()
+    del data["entry"][0]
+    data["entry"][0]["resource"]["subject"] = {"identifier": {"value": "MRN-2"}}
+    outcome(post_bundle(client, data), 422)
+
+
 def test_unknown_path_is_404_and_wrong_method_405(client: FlaskClient) -> None:
     outcome(client.get("/fhir/Nothing"), 404)
     response = client.get(ASSESS)
@@ -181,3 +218,96 @@ def test_unexpected_failure_is_a_generic_500(app: Flask, client: FlaskClient,
     monkeypatch.setattr(app.extensions["spinefoot"].pipeline, "assess_body", explode)
     issues = outcome(post_bundle(client, bundle()), 500)
     assert "secret" not in json.dumps(issues) and "Traceback" not in json.dumps(issues)
+
+
+# ---------------------------------------------------------------- inputs that were 500s
+
+
+def _first(data: dict[str, Any], rtype: str) -> dict[str, Any]:
+    resource: dict[str, Any] = next(e["resource"] for e in data["entry"]
+                                    if e["resource"]["resourceType"] == rtype)
+    return resource
+
+
+def _onset_age(data: dict[str, Any], value: float) -> None:
+    condition = _first(data, "Condition")
+    for name in ("onsetDateTime", "onsetPeriod", "onsetString"):
+        condition.pop(name, None)
+    condition["onsetAge"] = {"value": value, "unit": "a", "system": "http://unitsofmeasure.org",
+                             "code": "a"}
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+                                   "0001", "9999-12-31T23:59:59Z"])
+def test_an_as_of_at_the_edge_of_the_calendar_is_400(client: FlaskClient, as_of: str) -> None:
+    for body in (bundle(), {"resourceType": "Parameters", "parameter": [
+            {"name": "bundle", "resource": bundle()}, {"name": "asOf", "valueDateTime": as_of}]}):
+        issues = outcome(post_bundle(client, body, as_of=as_of), 400)
+        assert issues[0]["expression"] == ["asOf"]
+
+
+def test_an_onset_age_beyond_a_lifetime_is_400(client: FlaskClient) -> None:
+    data = bundle()
+    _onset_age(data, 1e300)
+    issues = outcome(post_bundle(client, data), 400)
+    assert issues[0]["expression"] == ["Bundle.entry[1].resource.onsetAge.value"]
+
+
+def test_a_birth_date_near_year_9999_is_400(client: FlaskClient) -> None:
+    data = bundle()
+    data["entry"][0]["resource"]["birthDate"] = "9999-12-31"
+    _onset_age(data, 40)
+    issues = outcome(post_bundle(client, data), 400)
+    assert issues[0]["expression"] == ["Bundle.entry[0].resource.birthDate"]
+
+
+def test_a_4300_digit_quantity_is_400(client: FlaskClient) -> None:
+    """Python's int-str limit: the JSON parses, but no float holds it (it failed when formatted)."""
+    data = bundle()
+    index = next(i for i, e in enumerate(data["entry"])
+                 if e["resource"]["resourceType"] == "Observation")
+    data["entry"][index]["resource"].update(valueQuantity={"value": 12345}, valueBoolean=None)
+    del data["entry"][index]["resource"]["valueBoolean"]
+    for name in ("valueCodeableConcept", "valueInteger"):
+        data["entry"][index]["resource"].pop(name, None)
+    body = json.dumps(data).replace("12345", "9" * 4300).encode()
+    issues = outcome(post_bundle(client, body), 400)
+    assert issues[0]["expression"] == [f"Bundle.entry[{index}].resource.valueQuantity.value"]
+
+
+def test_a_lone_surrogate_in_an_unread_resource_type_is_400(client: FlaskClient) -> None:
+    data = bundle()
+    data["entry"].append({"resource": {"resourceType": "BasicXX"}})
+    body = json.dumps(data).replace("BasicXX", "Basic\\udc00").encode()
+    issues = outcome(post_bundle(client, body), 400)
+    assert issues[0]["expression"] == [f"Bundle.entry[{len(data['entry']) - 1}].resource.resourceType"]
+
+
+# ---------------------------------------------------------------- the time budget
+
+
+class Ticks:
+    """A fake clock for the budget: one second passes each time it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return float(self.reads)
+
+
+def test_a_request_over_its_time_budget_stops_early_with_503() -> None:
+    app = create_app(Settings(knowledge_dir=KNOWLEDGE, request_budget=10))
+    clock = app.extensions["spinefoot"].budget_clock = Ticks()
+    data = bundle()
+    data["entry"] = data["entry"] * 500  # 2,000 entries, one clock read each as validated
+    response = post_bundle(app.test_client(), data)
+    issues = outcome(response, 503)
+    assert issues[0]["code"] == "too-costly" and "10 s of processing" in issues[0]["diagnostics"]
+    assert response.headers["Retry-After"]
+    assert clock.reads <= 13, "validation went on past the budget"
+
+
+def test_a_request_within_its_budget_is_answered(client: FlaskClient) -> None:
+    assert post_bundle(client, bundle()).status_code == 200

@@ -245,9 +245,20 @@ def test_the_card_schema_against_the_specifications_responses(example: str) -> N
 @pytest.fixture()
 def fhir_server() -> Iterator[str]:
     """A real FHIR server process on loopback, paging 2 entries at a time, token 'secret'."""
+    yield from _fhir_server()
+
+
+@pytest.fixture()
+def faulty_fhir_server() -> Iterator[str]:
+    """The same, but its searches ignore `patient`: they return other patients' resources."""
+    yield from _fhir_server("any-patient")
+
+
+def _fhir_server(*options: str) -> Iterator[str]:
     sample = SAMPLES / "05-s1-radiculopathy-surgical.json"
     bundle = {"entry": server_style(sample)}
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.fhir_server", "secret", "2"],
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.fhir_server", "secret", "2",
+                                *options],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdin and process.stdout
     process.stdin.write(json.dumps(bundle))
@@ -318,6 +329,43 @@ def test_an_unreachable_server_is_412() -> None:
     assert "could not fetch" in error(fetching_app(server).post(SERVICE, json=request), 412)
 
 
+# ---------------------------------------------------------------- never a card for another patient
+
+
+def another_patients_condition(request: dict[str, Any], subject: Any) -> None:
+    condition = {**request["prefetch"]["conditions"]["entry"][0]["resource"], "id": "c-other",
+                 "subject": subject}
+    request["prefetch"]["conditions"]["entry"].append({"resource": condition})
+
+
+@pytest.mark.parametrize("subject", [{"reference": "Patient/someone-else"},
+                                     {"reference": "http://fhir.example.org/fhir/Patient/x"},
+                                     {"identifier": {"value": "MRN-2"}}, {}, True],
+                         ids=["relative", "absolute", "identifier only", "none", "not an object"])
+def test_a_prefetched_resource_about_another_patient_is_412(client: FlaskClient,
+                                                            subject: Any) -> None:
+    request = hook_request(server_style(SAMPLE_FILES[0]))
+    another_patients_condition(request, subject)
+    message = error(client.post(SERVICE, json=request), 412)
+    assert "1 resource(s) not about context.patientId (Condition/c-other)" in message
+
+
+def test_a_prefetched_patient_other_than_the_context_is_412(client: FlaskClient) -> None:
+    request = hook_request(server_style(SAMPLE_FILES[0]))
+    request["context"]["patientId"] = "someone-else"
+    assert "not about context.patientId" in error(client.post(SERVICE, json=request), 412)
+
+
+def test_fetched_data_about_another_patient_is_412(faulty_fhir_server: str) -> None:
+    entries = server_style(SAMPLES / "05-s1-radiculopathy-surgical.json")
+    request = hook_request(entries, fhirServer=faulty_fhir_server,
+                           fhirAuthorization=authorization())
+    request["prefetch"] = {"patient": None}
+    request["context"]["patientId"] = "someone-else"
+    response = fetching_app(faulty_fhir_server).post(SERVICE, json=request)
+    assert "not about context.patientId" in error(response, 412)
+
+
 # ---------------------------------------------------------------- feedback
 
 
@@ -349,7 +397,14 @@ def test_feedback_is_counted_and_logged_without_the_comment(
                                                                "system": OVERRIDE_SYSTEM}}),
     feedback(outcome="overridden", overrideReason={"reason": {"code": "not-relevant",
                                                                "system": "http://example.org"}}),
-    {"feedback": [{"outcome": "overridden", "outcomeTimestamp": "2026-03-01T09:05:00Z"}]}])
+    {"feedback": [{"outcome": "overridden", "outcomeTimestamp": "2026-03-01T09:05:00Z"}]},
+    feedback(outcome="overridden", card="x" * 100_000),
+    feedback(outcome="overridden", card="4332e027-e082-5a21-8cab-36e4eb4c702d\nforged log line"),
+    feedback(outcome="overridden", card="Patient Zebedee"),
+    {"feedback": feedback(outcome="overridden")["feedback"] * 101}],
+    ids=["empty", "no items", "bad outcome", "accepted without suggestions", "reason not offered",
+         "reason from another system", "no card",
+         "huge card", "card with a newline", "card naming a patient", "101 items"])
 def test_invalid_feedback_is_400(client: FlaskClient, body: dict[str, Any]) -> None:
     error(client.post(SERVICE + "/feedback", json=body), 400)
 

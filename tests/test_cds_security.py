@@ -7,6 +7,7 @@ import hmac
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,9 +23,11 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from service import cds_auth
 from service.app import create_app
+from service.errors import StartupError
 from service.settings import Settings, SettingsError, load_settings
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
+from tests.support.hostile import hostile_server
 
 BASE = "https://cds.example.org/spinefoot"
 ISSUER = "https://ehr.example.org"
@@ -143,6 +146,11 @@ REFUSED = {
     "no iat": lambda k: token(k, iat=None),
     "no jti": lambda k: token(k, jti=None),
     "no iss": lambda k: token(k, iss=None),
+    "iat NaN (would pass every lifetime check)": lambda k: token(k, iat=float("nan")),
+    "exp infinite": lambda k: token(k, exp=float("inf")),
+    "iat true": lambda k: token(k, iat=True),
+    "not before a minute from now": lambda k: token(k, nbf=NOW + 60),
+    "nbf not a number": lambda k: token(k, nbf="soon"),
 }
 
 
@@ -215,3 +223,44 @@ def test_an_unknown_service_is_not_revealed_without_a_token(client: FlaskClient)
 def test_required_jwts_without_keys_stop_the_app_rather_than_turn_off() -> None:
     with pytest.raises(SettingsError, match="SPINEFOOT_CDS_JWT"):
         create_app(Settings(knowledge_dir=KNOWLEDGE, cds_jwt=True, base_url=BASE))
+
+
+def test_a_token_valid_from_now_is_accepted(client: FlaskClient, keys: Keys) -> None:
+    assert call(client, token(keys, nbf=NOW)).status_code == 200
+
+
+def test_a_corrupt_replay_cache_answers_503_once_and_is_rebuilt(client: FlaskClient, keys: Keys,
+                                                                tmp_path: Path) -> None:
+    assert call(client, token(keys)).status_code == 200
+    (tmp_path / "jti.sqlite3").write_bytes(b"not a database" * 512)
+    response = call(client, token(keys))
+    assert response.status_code == 503
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    assert call(client, token(keys)).status_code == 200
+    assert (tmp_path / "jti.sqlite3.corrupt").exists()  # kept for whoever looks into it
+
+
+def test_a_replay_cache_that_cannot_be_created_stops_the_start(tmp_path: Path, jwks_file: Path
+                                                               ) -> None:
+    (tmp_path / "a-file").write_text("")
+    settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
+                        cds_jwt_issuers=(ISSUER,), cds_jwks=str(jwks_file),
+                        cds_replay_db=tmp_path / "a-file" / "jti.sqlite3")
+    with pytest.raises(StartupError, match="replay cache .*a-file/jti.sqlite3"):
+        create_app(settings)
+
+
+def test_a_slow_jwks_url_is_a_401_with_a_reason_in_the_log(tmp_path: Path, keys: Keys,
+                                                           log_text: io.StringIO) -> None:
+    """The JWKS answer trickles for 16 s; the fetch gives up after its 5 s, and the call is
+    refused (it was a 500 once gunicorn's worker timeout struck)."""
+    with hostile_server() as upstream:
+        settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
+                            cds_jwt_issuers=(ISSUER,), cds_jwks=f"{upstream}/slow/jwks",
+                            cds_replay_db=tmp_path / "jti.sqlite3")
+        client = create_app(settings, now=lambda: FIXED_NOW).test_client()
+        started = time.monotonic()
+        assert call(client, token(keys)).status_code == 401
+        assert time.monotonic() - started < 10, "the JWKS fetch was not bounded"
+    assert "JWKS could not be read: TimeoutError" in log_text.getvalue()
+    assert "CDS Hooks JWT refused: unknown kid" in log_text.getvalue()

@@ -1,5 +1,5 @@
-"""Isolation under load: 32 clients, a shuffled mix of every sample, gunicorn with several workers
-and threads, for SPINEFOOT_LOAD_SECONDS (default 60). Every answer must be its own sample's
+"""Isolation under load: 32 clients, a shuffled mix of every sample, gunicorn with several gevent
+workers, for SPINEFOOT_LOAD_SECONDS (default 60). Every answer must be its own sample's
 expected one: a mixed-up patient, a 5xx or a worker crash fails the test."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.support.server import running
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("SPINEFOOT_LOAD_SECONDS", "60"))
-WORKERS, THREADS = 3, 4
+WORKERS = 3
 
 
 def test_every_answer_is_its_own_patients_under_load() -> None:
@@ -26,7 +26,7 @@ def test_every_answer_is_its_own_patients_under_load() -> None:
     tally: Counter[str] = Counter()
     wrong: list[str] = []
     lock = threading.Lock()
-    with running("--workers", str(WORKERS), "--threads", str(THREADS)) as server:
+    with running("--workers", str(WORKERS)) as server:
         deadline = time.monotonic() + SECONDS
 
         def client(seed: int) -> None:

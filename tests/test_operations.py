@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.apidocs import openapi_document
@@ -45,9 +46,9 @@ def test_flags_override_the_environment() -> None:
     settings = load_settings(
         {"SPINEFOOT_PORT": "9000", "SPINEFOOT_WORKERS": "3", "SPINEFOOT_LOG_LEVEL": "debug",
          "SPINEFOOT_CORS_ORIGINS": "https://ehr.example.org, http://localhost:3000",
-         "SPINEFOOT_BASE_URL": "https://cds.example.org/spinefoot/", "SPINEFOOT_THREADS": ""},
+         "SPINEFOOT_BASE_URL": "https://cds.example.org/spinefoot/", "SPINEFOOT_WORKER_CONNECTIONS": ""},
         {"port": "9100", "workers": None})
-    assert (settings.port, settings.workers, settings.threads) == (9100, 3, 1)
+    assert (settings.port, settings.workers, settings.worker_connections) == (9100, 3, 1000)
     assert settings.log_level == "DEBUG"
     assert settings.cors_origins == ("https://ehr.example.org", "http://localhost:3000")
     assert settings.base_url == "https://cds.example.org/spinefoot"
@@ -191,6 +192,34 @@ def test_metrics_count_requests_pathways_rules_and_errors(fresh_app: Flask) -> N
     assert values[("spinefoot_errors_total", frozenset({("kind", "not-found")}))] == 1
     assert values[("spinefoot_http_requests_total", frozenset(
         {("route", "unmatched"), ("method", "GET"), ("status", "404")}))] == 1
+
+
+def test_metrics_content_type_is_the_client_librarys_exposition_format(client: FlaskClient) -> None:
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST  # one charset, not two
+    assert any(family.name == "spinefoot_http_requests"
+               for family in text_string_to_metric_families(response.get_data(as_text=True)))
+
+
+def test_a_flood_of_odd_methods_and_paths_leaves_metrics_the_same_size(fresh_app: Flask) -> None:
+    """Labels are closed sets: an invented method counts as `other`, an unknown path as
+    `unmatched`; a client cannot create series (20,000 such requests once made 38 MB)."""
+    client = fresh_app.test_client()
+
+    def flood(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            client.open(f"/x{i}", method=f"M{i}")
+            client.open(f"/fhir/RiskAssessment/$assess/{i}", method="POST")
+            client.open(ASSESS, method=f"PURGE{i}")
+
+    flood(0, 1)
+    client.get("/metrics")
+    before = metric_samples(client)
+    flood(1, 300)
+    after = metric_samples(client)
+    assert after.keys() == before.keys()  # the same series, only their values grew
+    assert ("spinefoot_http_requests_total", frozenset(
+        {("route", "unmatched"), ("method", "other"), ("status", "404")})) in after
 
 
 # ---------------------------------------------------------------- OpenAPI and the docs page

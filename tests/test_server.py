@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.server import gunicorn_options
+from service.settings import Settings
 from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
 from tests.support.server import Server, running, start, wait_ready
 
@@ -96,3 +105,98 @@ def test_the_cli_does_not_import_the_metrics_client_before_serve_configures_it()
                             "print('prometheus_client' in sys.modules)"],
                            capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
+
+
+def test_a_dead_workers_live_gauge_files_are_removed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn's `child_exit` hook, as the metrics client's multiprocess docs require."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4242.db", "gauge_liveall_4242.db", "counter_4242.db"):
+        (tmp_path / name).write_bytes(b"")
+    hook = gunicorn_options(Settings())["child_exit"]
+    hook(None, SimpleNamespace(pid=4242))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db"]
+
+
+def test_an_unusable_data_directory_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    server = start(env={"SPINEFOOT_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    assert server.process.wait(timeout=60) == 2
+    assert server.stop().strip().splitlines() == [
+        f"spinefoot: cannot start: metrics directory {tmp_path}/a-file/data/metrics: Not a directory"]
+
+
+def test_an_unreadable_knowledge_file_stops_the_start_with_one_line(knowledge_copy: Path) -> None:
+    (knowledge_copy / "valuesets" / "local.yaml").mkdir()  # reading it fails (even as root)
+    server = start(env={"SPINEFOOT_KNOWLEDGE_DIR": str(knowledge_copy)})
+    assert server.process.wait(timeout=60) == 2
+    assert server.stop().strip().splitlines() == [
+        f"spinefoot: cannot start: {knowledge_copy}/valuesets/local.yaml: Is a directory"]
+
+
+@contextmanager
+def small_file_system(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` at `path` (root and a kernel that allows it, as on CI; else skipped)."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("a tmpfs cannot be mounted here")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(directory: Path) -> None:
+    with open(directory / "filler", "wb", buffering=0) as file:
+        try:
+            while True:
+                file.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_data_directory_stops_the_start(tmp_path: Path) -> None:
+    with small_file_system(tmp_path / "small", "4m") as data:
+        fill(data)
+        server = start(env={"SPINEFOOT_DATA_DIR": str(data)})
+        assert server.process.wait(timeout=60) == 2
+        assert "spinefoot: cannot start: metrics directory" in server.stop()
+
+
+def test_a_worker_started_on_a_full_disk_answers_503_and_does_not_crash(tmp_path: Path) -> None:
+    """Metrics are written through mmap: an unallocated page on a full disk was SIGBUS, every
+    request killing its worker. Now each worker allocates its files first, or answers 503."""
+    with small_file_system(tmp_path / "small", "8m") as data:
+        server = start("--workers", "1", env={"SPINEFOOT_DATA_DIR": str(data)})
+        try:
+            wait_ready(server)
+            assert post_sample(server, SAMPLE_FILES[0])["resourceType"] == "RiskAssessment"
+            fill(data)
+            assert post_sample(server, SAMPLE_FILES[0])["resourceType"] == "RiskAssessment"
+            server.log.seek(0)
+            pid = int(re.findall(rb"Booting worker with pid: (\d+)", server.log.read())[-1])
+            os.kill(pid, signal.SIGKILL)  # its replacement starts on the full disk
+            statuses = [_status(server) for _ in range(20)]
+            assert statuses[-5:] == [503] * 5, statuses
+            assert server.process.poll() is None
+        finally:
+            log = server.stop()
+    assert log.count("Booting worker") == 2, "the new worker crashed and was restarted"
+    assert "metric files could not be allocated; answering 503" in log
+
+
+def _status(server: Server) -> int:
+    time.sleep(0.25)
+    request = urllib.request.Request(server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
+                                     data=SAMPLE_FILES[0].read_bytes(),
+                                     headers={"Content-Type": "application/fhir+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        assert error.headers["Content-Type"] == "application/fhir+json"
+        return int(error.code)
+    except OSError:
+        return 0

@@ -1,10 +1,11 @@
 """A small FHIR server for tests, run as its own process: reads and paged searches over one bundle.
 
-    python -m tests.support.fhir_server TOKEN PAGE_SIZE < BUNDLE
+    python -m tests.support.fhir_server TOKEN PAGE_SIZE [any-patient] < BUNDLE
 
 Prints its port on the first line of stdout. Answers `GET /fhir/Patient/{id}` and
 `GET /fhir/{Type}?patient={id}` as searchset Bundles of PAGE_SIZE entries linked by `next`;
 anything without `Authorization: Bearer TOKEN` gets 401. `GET /requests` lists what was asked.
+With `any-patient` it is faulty: searches return every patient's resources.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
-def serve(bundle: dict[str, Any], token: str, page_size: int) -> None:
+def serve(bundle: dict[str, Any], token: str, page_size: int, any_patient: bool = False) -> None:
     resources = [entry["resource"] for entry in bundle["entry"]]
     asked: list[str] = []
 
@@ -44,7 +45,8 @@ def serve(bundle: dict[str, Any], token: str, page_size: int) -> None:
             patient = query.get("patient", [""])[0]
             page = int(query.get("_page", ["0"])[0])
             matches = [r for r in resources if r["resourceType"] == rtype
-                       and (r.get("subject") or {}).get("reference") == f"Patient/{patient}"]
+                       and (any_patient
+                            or (r.get("subject") or {}).get("reference") == f"Patient/{patient}")]
             chunk = matches[page * page_size:(page + 1) * page_size]
             base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir/{rtype}"
             links = [{"relation": "self", "url": f"{base}?patient={patient}&_page={page}"}]
@@ -70,4 +72,4 @@ def serve(bundle: dict[str, Any], token: str, page_size: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(json.load(sys.stdin), sys.argv[1], int(sys.argv[2]))
+    serve(json.load(sys.stdin), sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["any-patient"])

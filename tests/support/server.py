@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: IO[bytes]  # a file, not a pipe: a pipe nobody reads fills up and blocks the server
+    data_dir: str | None = None  # made for this server, removed when it stops
     output: str = ""
 
     def url(self, path: str) -> str:
@@ -35,6 +37,8 @@ class Server:
             self.log.seek(0)
             self.output = self.log.read().decode()
             self.log.close()
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.output
 
 
@@ -46,12 +50,15 @@ def free_port() -> int:
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> Server:
+    """A data directory of its own unless `env` names one: engineers' suites run side by side."""
     port = free_port()
     log = tempfile.TemporaryFile()
+    own = None if "SPINEFOOT_DATA_DIR" in (env or {}) else tempfile.mkdtemp(prefix="spinefoot-test-")
+    data = {"SPINEFOOT_DATA_DIR": own} if own else {}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
-    return Server(process, port, log)
+         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **data, **(env or {})})
+    return Server(process, port, log, own)
 
 
 def wait_ready(server: Server) -> None:
