@@ -304,10 +304,11 @@ def _mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[I
     """A finding that a documented peripheral lesion (or examination pattern) explains on its
     side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
     numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
-    lesions = [(mimic, str(f.get("side"))) for mimic in mimics for f in facts
-               if f.kind == "finding" and f.get("status") == "active"
-               and f.get("concept") == mimic.concept
-               and (mimic.grade is None or f.get("grade") == mimic.grade)]
+    lesions = list(dict.fromkeys(  # distinct (lesion, side): a record may repeat a lesion
+        (mimic, str(f.get("side"))) for mimic in mimics for f in facts
+        if f.kind == "finding" and f.get("status") == "active"
+        and f.get("concept") == mimic.concept
+        and (mimic.grade is None or f.get("grade") == mimic.grade)))
     replaced = {}
     for fact in facts:
         for mimic, side in lesions:
