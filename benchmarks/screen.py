@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bundles import ROOT
-from service.dates import parse_instant
+from service.assess.dates import parse_instant
+from service.assess.pipeline import Pipeline
 from service.knowledge import load_knowledge
-from service.pipeline import Pipeline
 from service.screen.partition import classify
 from service.screen.patient import patient_bundle
 

@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
 from service.knowledge import Knowledge, load_knowledge
 from service.samples import pinned
 from service.settings import Settings
+from service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"

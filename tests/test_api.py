@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
 from service.settings import Settings
+from service.web.app import create_app
 from tests.conftest import ASSESS, KNOWLEDGE, SAMPLE_FILES, post_bundle, summary
 
 SAMPLE = next(s for s in SAMPLE_FILES if s.stem.startswith("01-"))

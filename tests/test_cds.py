@@ -17,10 +17,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
-from service.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM, card_detail
-from service.report import Note, Reason
+from service.assess.report import Note, Reason
 from service.settings import Settings
+from service.web.app import create_app
+from service.web.cds.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM, card_detail
 from tests.conftest import (
     FIXED_NOW,
     KNOWLEDGE,

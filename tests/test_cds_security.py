@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from service import cds_auth
-from service.app import create_app
 from service.errors import StartupError
 from service.settings import Settings, SettingsError, load_settings
+from service.web.app import create_app
+from service.web.cds import auth as cds_auth
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
 from tests.support.hostile import hostile_server

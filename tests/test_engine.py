@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.engine import Fact, RuleEngine, compile_rule
+from service.assess.engine import Fact, RuleEngine, compile_rule
 from service.errors import EngineFailure
 
 B_FACTS = [{"t": "b", "id": f"b{i}", "root": r, "kind": k}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from service.cds_request import PREFETCH
 from service.samples import cds_hooks_files
+from service.web.cds.request import PREFETCH
 from tests.conftest import ASSESS, SAMPLE_FILES, SAMPLES, expected_for, summary
 from tests.support.cds import INDICATOR
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service.facts import FactSet, build_facts
-from service.intake import read_bundle
+from service.assess.fact import FactSet
+from service.assess.facts import build_facts
+from service.assess.intake import read_bundle
 from service.knowledge import Knowledge
 
 SCT, ICD = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"

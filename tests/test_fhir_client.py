@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.app import create_app
 from service.errors import PreconditionFailed
-from service.fhir_client import FetchLimits, FhirClient, same_server
 from service.logs import logging_config
 from service.settings import Settings
+from service.web.app import create_app
+from service.web.cds.fhir_client import FetchLimits, FhirClient, same_server
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
 from tests.support.hostile import Hostile, hostile_server

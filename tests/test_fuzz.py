@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from service.app import create_app
 from service.settings import Settings
+from service.web.app import create_app
 from tests.conftest import ASSESS, FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 from tests.support.cds import SERVICE, hook_request, server_style
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
 from service.errors import KnowledgeError
 from service.knowledge import Knowledge, load_knowledge
 from service.settings import Settings
+from service.web.app import create_app
 from tests.conftest import REALWORLD
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from service.dates import parse_instant
+from service.assess.dates import parse_instant
+from service.assess.facts import build_facts
+from service.assess.intake import read_bundle
+from service.assess.parse import Limits, read_body
+from service.assess.reasoning import Reasoner
 from service.errors import SpinefootError
-from service.facts import build_facts
-from service.intake import Limits, read_body, read_bundle
 from service.knowledge import Knowledge
-from service.reasoning import Reasoner
 from tests.conftest import FIXED_NOW, REALWORLD, SAMPLE_FILES
 from tests.support.generate import generated_bundle
 from tests.support.oracle import evaluate, from_inference

@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
-from service.app import create_app
 from service.settings import Settings
+from service.web.app import create_app
 from tests.conftest import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES, expected_for
 
 CHROMIUM = "/usr/bin/chromium"

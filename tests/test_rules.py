@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from service.facts import FactSet, InputFact
+from service.assess.fact import FactSet, InputFact
+from service.assess.reasoning import Inference, Reasoner
 from service.knowledge import Knowledge
-from service.reasoning import Inference, Reasoner
 
 _DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
                              "recent": True, "new": True, "current": True, "persisting": False,

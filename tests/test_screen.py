@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from service.assess.report import note_kind
 from service.cli import main
-from service.report import note_kind
 from service.screen.patient import NERVE_ROOT, RED_FLAG_OUTCOMES
 from tests.conftest import SAMPLE_FILES, expected_for, post_bundle
 from tests.support.export import (

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from service.assess.fhir import READ_TYPES
 from service.cli import main
-from service.fhir import READ_TYPES
 from service.screen.bulk import BulkDataError, BulkExportClient, SmartBackendAuth
 from tests.support.bulk_server import CLIENT_ID, BulkServer
 from tests.support.export import sample_patients, write_export

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.engine import Fact, RuleEngine, compile_rule
-from service.facts import FactSet, InputFact
+from service.assess.engine import Fact, RuleEngine, compile_rule
+from service.assess.fact import FactSet, InputFact
 from service.knowledge import (
     DERIVED_FACTS,
     INPUT_FACTS,

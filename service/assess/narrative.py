@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 if TYPE_CHECKING:
-    from service.report import Explanation, Reason
+    from service.assess.report import Explanation, Reason
 
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -23,7 +23,7 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 @cache
 def _template() -> Template:
-    env = Environment(loader=PackageLoader("service", "templates"),
+    env = Environment(loader=PackageLoader("service.assess", "templates"),
                       autoescape=select_autoescape(["xhtml", "html"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=_xml_text)
     env.filters["attr_sentence"] = _sentence

@@ -12,15 +12,15 @@ from flask import Blueprint, Response, g, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound
 
-from service.body import request_body
-from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
-from service.cds_request import PREFETCH, gather_bundle, read_hook_call
+from service.assess.parse import parse_json
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
-from service.fhir_client import FetchLimits, FhirClient
-from service.intake import parse_json
-from service.responses import json_response
-from service.runtime import runtime
 from service.settings import Settings
+from service.web.body import request_body
+from service.web.cds.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
+from service.web.cds.fhir_client import FetchLimits, FhirClient
+from service.web.cds.request import PREFETCH, gather_bundle, read_hook_call
+from service.web.responses import json_response
+from service.web.runtime import runtime
 
 cds = Blueprint("cds", __name__)
 _CARD_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
@@ -112,7 +112,7 @@ class _OverrideReason(Schema):
     reason = fields.Nested(_Coding)
     userComment = fields.String()
 
-    # issue 14: a reason must be one the card offered (service/cards.py OVERRIDE_REASONS)
+    # issue 14: a reason must be one the card offered (service/web/cds/cards.py OVERRIDE_REASONS)
     @validates_schema
     def _offered(self, data: dict[str, Any], **_: Any) -> None:
         reason = data.get("reason")

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.errors import InvalidRequest, PreconditionFailed, first_error
-from service.fhir_client import FhirClient, bundle_entries, same_server
+from service.web.cds.fhir_client import FhirClient, bundle_entries, same_server
 
 # What the knowledge base reads, as CDS Hooks prefetch templates (published by discovery).
 PREFETCH = {

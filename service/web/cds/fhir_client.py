@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from service.assess.parse import Limits, parse_json
 from service.errors import InvalidRequest, PreconditionFailed
-from service.intake import Limits, parse_json
 
 
 @dataclass(frozen=True)

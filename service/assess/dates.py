@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 # (UTC offsets, ages, durations) cannot overflow, and wide enough for any patient record.
 EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+YEARS = f"{EARLIEST.year}–{LATEST.year - 1}"  # as error messages name the range
 
 
 def parse_instant(value: str) -> datetime:

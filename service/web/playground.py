@@ -19,13 +19,13 @@ from flask import Blueprint, Response, render_template, request
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from service.cards import build_cards
+from service.assess.pipeline import Assessment
+from service.assess.report import note_kind
 from service.errors import InvalidRequest, SpinefootError
 from service.outcome import operation_outcome
-from service.pipeline import Assessment
-from service.report import note_kind
-from service.runtime import runtime
 from service.samples import differences, expected_for, sample_files
+from service.web.cds.cards import build_cards
+from service.web.runtime import runtime
 
 playground = Blueprint("playground", __name__, static_folder="static",
                        static_url_path="/playground/static", template_folder="templates")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from service.assess.report import BASE, Explanation, Finding
 from service.knowledge import Knowledge, PathwayDef
-from service.report import BASE, Explanation, Finding
 
 SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
 DETAIL_LIMIT = 1000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.assess.report import BASE
 from service.knowledge import Knowledge
-from service.report import BASE
 
 MEDIA_TYPES = ["application/fhir+json", "application/json"]
 

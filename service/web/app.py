@@ -15,21 +15,21 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from service.apidocs import docs
-from service.body import request_body
-from service.cds_api import cds
-from service.cds_auth import KeySet, ReplayCache, TokenVerifier
+from service.assess.parse import Limits
+from service.assess.pipeline import Pipeline
 from service.errors import Issue, NotReady, SpinefootError, Unauthorized, UnsupportedMediaType
-from service.intake import Limits
 from service.knowledge import load_knowledge
-from service.metadata import capability_statement, operation_definition
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.outcome import operation_outcome
-from service.pipeline import Pipeline
-from service.playground import playground
-from service.responses import fhir_response, json_response
-from service.runtime import Runtime, runtime
 from service.settings import Settings, SettingsError
+from service.web.apidocs import docs
+from service.web.body import request_body
+from service.web.cds.api import cds
+from service.web.cds.auth import KeySet, ReplayCache, TokenVerifier
+from service.web.metadata import capability_statement, operation_definition
+from service.web.playground import playground
+from service.web.responses import fhir_response, json_response
+from service.web.runtime import Runtime, runtime
 
 _ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -44,7 +44,7 @@ _PAGE = """<!DOCTYPE html>
 
 @cache
 def _document() -> dict[str, Any]:
-    text = importlib.resources.files("service").joinpath("openapi.yaml").read_text("utf-8")
+    text = importlib.resources.files("service.web").joinpath("openapi.yaml").read_text("utf-8")
     document: dict[str, Any] = yaml.safe_load(text)
     paths = document["paths"]
     for content in paths["/fhir/RiskAssessment/$assess"]["post"]["requestBody"]["content"].values():

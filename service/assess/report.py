@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service.dates import format_instant
-from service.facts import FactSet, InputFact
-from service.intake import PatientRecord
+from service.assess.dates import format_instant
+from service.assess.fact import FactSet, InputFact
+from service.assess.intake import PatientRecord
+from service.assess.narrative import render_narrative
+from service.assess.reasoning import Conclusion, Inference, Provenance
 from service.knowledge import Knowledge, PathwayDef
-from service.narrative import render_narrative
-from service.reasoning import Conclusion, Inference, Provenance
 
 BASE = "http://spinefoot.org/fhir"
 RISK_SYSTEM = "http://terminology.hl7.org/CodeSystem/risk-probability"

@@ -3,7 +3,7 @@
 Everything that needs arithmetic (durations, ages, grade thresholds, serial declines, how long a
 medicine has been taken) is worked out here, because the engine may only compare fields with
 constants (durable-rules defect B2). Each fact remembers a plain label and the resource it came
-from, for the rationale and `basis`. Values are read by `service.values`; a value that cannot be
+from, for the rationale and `basis`. Values are read by `service.assess.values`; a value that cannot be
 read is kept as a data gap, never as a finding.
 """
 
@@ -14,35 +14,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from service.dates import age_in_years, parse_instant
-from service.intake import PatientRecord, Resource
-from service.knowledge import Concept, Knowledge, Mimic
-from service.values import Unreadable, codings, graded, presence
+from service.assess.dates import age_in_years, parse_instant
+from service.assess.fact import FactSet, FactValue, InputFact
+from service.assess.intake import PatientRecord, Resource
+from service.assess.relations import mark_explained, mark_long_term, mark_symmetric, read_series
+from service.assess.values import Unreadable, codings, graded, presence
+from service.knowledge import Concept, Knowledge
+from service.knowledge.vocabulary import FindingField
 
-FactValue = str | bool
 _ACTIVE_TREATMENT = {"active", "in-progress"}
-
-
-@dataclass(frozen=True)
-class InputFact:
-    kind: str  # finding | treatment | patient
-    attrs: tuple[tuple[str, FactValue], ...]
-    label: str
-    source: str | None
-
-    def get(self, name: str) -> FactValue | None:
-        return dict(self.attrs).get(name)
-
-    def sort_key(self) -> tuple[str, ...]:
-        return (self.kind, repr(self.attrs), self.source or "", self.label)
-
-
-@dataclass(frozen=True)
-class FactSet:
-    facts: tuple[InputFact, ...]
-    documented: frozenset[str]  # concepts recorded at all, present or absent
-    notes: tuple[str, ...]
-    unreadable: tuple[str, ...] = ()  # values recorded but not readable: data gaps
 
 
 @dataclass
@@ -64,9 +44,9 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
         builder.facts.append(InputFact(
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
-    facts = _read_series(builder.facts, builder.strength_series)
-    facts = _mark_symmetric(_mark_explained(facts, kb.neuroanatomy.mimics))
-    facts = _mark_long_term(facts, builder.treatment_starts, as_of,
+    facts = read_series(builder.facts, builder.strength_series)
+    facts = mark_symmetric(mark_explained(facts, kb.neuroanatomy.mimics))
+    facts = mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
                    tuple(builder.notes), tuple(builder.unreadable))
@@ -200,13 +180,13 @@ class _Builder:
     # -- shared pieces
 
     def _add_finding(self, resource: Resource, concept: Concept, q: _Qualifiers, side: str,
-                     onset: datetime | None, extra: tuple[tuple[str, FactValue], ...],
+                     onset: datetime | None, extra: tuple[tuple[FindingField, FactValue], ...],
                      detail: str = "") -> InputFact:
         level = q.levels[0].name if q.levels else "none"
         sites: list[Concept | None] = list(q.sites) or [None]
         fact = None
         for site in sites:
-            attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,
+            attrs: dict[FindingField, FactValue] = {"concept": concept.name, "site": site.name if site else "none", "side": side,
                      "status": "active", "level": level, "progressive": False,
                      "symmetric": False, "explained": False, "result": False,
                      **self._timing(onset), **dict(extra)}
@@ -219,7 +199,7 @@ class _Builder:
         assert fact is not None
         return fact
 
-    def _timing(self, onset: datetime | None) -> dict[str, bool]:
+    def _timing(self, onset: datetime | None) -> dict[FindingField, FactValue]:
         """Recent: began within the CES window, or unknown; new: within the new-onset window, or
         unknown; current: within the current-back-problem window, or unknown (so serious-pathology
         flags need back pain that is not years old); persisting: known and long enough."""
@@ -273,93 +253,6 @@ class _Builder:
         return _first_instant(data.get("onsetDateTime"),
                               (data.get("onsetPeriod") or {}).get("start"),
                               data.get("recordedDate"))
-
-
-def _read_series(facts: list[InputFact],
-                 series: dict[InputFact, tuple[datetime | None, float]]) -> list[InputFact]:
-    """Serial MRC grades of one muscle and side are read as a clinician reads them: the latest
-    examination decides severity, so earlier grades are marked superseded (no rule matches them);
-    a latest grade below an earlier one is progressive, above an earlier one recovering."""
-    groups: dict[tuple[Any, Any], list[tuple[datetime, float, InputFact]]] = {}
-    for fact, (when, grade) in series.items():
-        if when is not None:
-            groups.setdefault((fact.get("concept"), fact.get("side")), []).append(
-                (when, grade, fact))
-    replaced: dict[InputFact, InputFact] = {}
-    for group in groups.values():
-        timed = sorted(group, key=lambda item: (item[0], item[1]))
-        if len(timed) < 2:
-            continue
-        latest, earlier = timed[-1], timed[:-1]
-        for _, _, fact in earlier:
-            replaced[fact] = _revised(fact, {"grade": "superseded"}, "superseded by a later grade")
-        if latest[1] < max(grade for _, grade, _ in earlier):
-            replaced[latest[2]] = _revised(latest[2], {"progressive": True}, "falling")
-        elif latest[1] > min(grade for _, grade, _ in earlier):
-            replaced[latest[2]] = _revised(latest[2], {}, "recovering")
-    return [replaced.get(f, f) for f in facts]
-
-
-def _mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[InputFact]:
-    """A finding that a documented peripheral lesion (or examination pattern) explains on its
-    side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
-    numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
-    lesions = list(dict.fromkeys(  # distinct (lesion, side): a record may repeat a lesion
-        (mimic, str(f.get("side"))) for mimic in mimics for f in facts
-        if f.kind == "finding" and f.get("status") == "active"
-        and f.get("concept") == mimic.concept
-        and (mimic.grade is None or f.get("grade") == mimic.grade)))
-    replaced = {}
-    for fact in facts:
-        for mimic, side in lesions:
-            if fact.kind == "finding" and side in (fact.get("side"), "bilateral", "unspecified") \
-                    and (fact.get("concept") in mimic.findings or fact.get("site")
-                         in mimic.sensory_sites) and fact.get("concept") != mimic.concept:
-                replaced[fact] = _revised(fact, {"explained": True}, mimic.label)
-                break
-    return [replaced.get(f, f) for f in facts]
-
-
-def _mark_symmetric(facts: list[InputFact]) -> list[InputFact]:
-    """A finding recorded on both sides (as bilateral, or left and right separately, with the
-    same concept, site and grade) is symmetric: length-dependent in a polyneuropathy."""
-    sides: dict[tuple[Any, ...], set[Any]] = {}
-    for fact in facts:
-        if fact.kind == "finding":
-            sides.setdefault(_symmetry_key(fact), set()).add(fact.get("side"))
-    both = {key for key, found in sides.items()
-            if "bilateral" in found or {"left", "right"} <= found}
-    return [_revised(f, {"symmetric": True}, "on both sides")
-            if f.kind == "finding" and _symmetry_key(f) in both else f for f in facts]
-
-
-def _symmetry_key(fact: InputFact) -> tuple[Any, ...]:
-    return fact.get("concept"), fact.get("site"), fact.get("grade"), fact.get("status")
-
-
-def _revised(fact: InputFact, changes: dict[str, FactValue], note: str) -> InputFact:
-    """The fact with some fields changed and a note in its label, before its resource."""
-    attrs = tuple(sorted({**dict(fact.attrs), **changes}.items()))
-    return InputFact(fact.kind, attrs, fact.label.replace(" [", f", {note} [", 1), fact.source)
-
-
-def _mark_long_term(facts: list[InputFact], starts: dict[InputFact, datetime | None],
-                    as_of: datetime, min_days: float) -> list[InputFact]:
-    """A treatment taken now whose first recorded start (of any record of that concept, so that
-    repeat prescriptions count together) lies at least `min_days` back is long-term."""
-    first: dict[Any, datetime] = {}
-    for fact, start in starts.items():
-        concept = fact.get("concept")
-        if start is not None and (concept not in first or start < first[concept]):
-            first[concept] = start
-    replaced = {}
-    for fact in starts:
-        began = first.get(fact.get("concept"))
-        if fact.get("status") == "active" and began is not None and (
-                as_of - began) / timedelta(days=1) >= min_days:
-            replaced[fact] = _revised(fact, {"long_term": True},
-                                      f"taken since {began.date().isoformat()}")
-    return [replaced.get(f, f) for f in facts]
 
 
 def _side_of(sides: set[str]) -> str:

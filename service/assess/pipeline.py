@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service import fhir
-from service.budget import Budget, unlimited
+from service.assess import fhir
+from service.assess.budget import Budget, unlimited
+from service.assess.facts import build_facts
+from service.assess.intake import read_bundle
+from service.assess.parse import Limits, check_entry_count, read_body
+from service.assess.reasoning import Reasoner
+from service.assess.report import Explanation, build_risk_assessment, explain
 from service.errors import EngineFailure
-from service.facts import build_facts
-from service.intake import Limits, check_entry_count, read_body, read_bundle
 from service.knowledge import Knowledge
-from service.reasoning import Reasoner
-from service.report import Explanation, build_risk_assessment, explain
 
 
 @dataclass(frozen=True)

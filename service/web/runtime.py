@@ -9,12 +9,12 @@ from datetime import datetime
 
 from flask import current_app, g
 
-from service.budget import Budget
-from service.cds_auth import TokenVerifier
+from service.assess.budget import Budget
+from service.assess.pipeline import Assessment, Pipeline
 from service.errors import NotReady, StorageUnavailable
 from service.metrics import Metrics
-from service.pipeline import Assessment, Pipeline
 from service.settings import Settings
+from service.web.cds.auth import TokenVerifier
 
 
 @dataclass
