@@ -23,7 +23,8 @@ from service.logs import logging_config
 from service.settings import Settings, SettingsError, load_settings, settings_table
 from service.web.apidocs import openapi_document
 from service.web.app import create_app, load_pipeline
-from tests.conftest import ASSESS, FIXED_NOW, KNOWLEDGE, ROOT, SAMPLES, post_bundle
+from tests.support.assess import post_bundle
+from tests.support.paths import ASSESS, FIXED_NOW, KNOWLEDGE, ROOT, SAMPLES
 
 SAMPLE = SAMPLES / "01-cauda-equina-acute.json"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:

@@ -186,8 +186,9 @@ class _Builder:
         sites: list[Concept | None] = list(q.sites) or [None]
         fact = None
         for site in sites:
-            attrs: dict[FindingField, FactValue] = {"concept": concept.name, "site": site.name if site else "none", "side": side,
-                     "status": "active", "level": level, "progressive": False,
+            attrs: dict[FindingField, FactValue] = {
+                "concept": concept.name, "site": site.name if site else "none", "side": side,
+                "status": "active", "level": level, "progressive": False,
                      "symmetric": False, "explained": False, "result": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
