@@ -11,7 +11,6 @@ from service.errors import KnowledgeError
 from service.knowledge import Knowledge, load_knowledge
 from service.settings import Settings
 from service.web.app import create_app
-from tests.support.paths import REALWORLD
 
 
 def test_knowledge_loads_with_id_version_and_generated_root_rules(kb: Knowledge) -> None:
@@ -123,9 +122,6 @@ def test_the_app_does_not_start_on_a_broken_knowledge_base(knowledge_copy: Path)
     with pytest.raises(KnowledgeError, match="pathways.yaml"):
         create_app(Settings(knowledge_dir=knowledge_copy))
 
-
-def test_reference_file_exists_for_provenance() -> None:
-    assert (REALWORLD.parent / "clinical" / "reference.md").is_file()
 
 
 def test_an_icd_category_with_descendants_covers_the_codes_below_it(knowledge_copy: Path) -> None:
