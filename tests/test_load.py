@@ -13,9 +13,13 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.support.assess import expected_for, summary
 from tests.support.paths import ASSESS, SAMPLE_FILES
 from tests.support.server import running
+
+pytestmark = pytest.mark.slow  # 32 clients against a real server for a minute
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("SPINEFOOT_LOAD_SECONDS", "60"))

@@ -27,7 +27,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
 @pytest.mark.parametrize("tool,args", [
     ("ruff", ["check", "service", "tests", "benchmarks"]),
     ("ruff", ["format", "--check", "service", "tests", "benchmarks"]),
-    ("mypy", []),
+    pytest.param("mypy", [], marks=pytest.mark.slow),  # a minute or more when its cache is cold
     ("lint-imports", []),
 ])
 def test_static_checks_pass(tool: str, args: list[str]) -> None:
@@ -61,3 +61,26 @@ def test_tests_and_benchmarks_read_nothing_outside_the_repository() -> None:
                if "../shared" in (text := p.read_text()) or '"shared"' in text
                or "ROOT.parent" in text]
     assert outside == []
+
+
+def _contributing_tree() -> set[str]:
+    """The module paths CONTRIBUTING.md's layout tree names under `service/` (two spaces a level)."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    lines = text.split("## Layout", 1)[1].split("```")[1].splitlines()
+    paths: set[str] = set()
+    stack: list[str] = []
+    for line in lines:
+        name, depth = line.split()[0] if line.strip() else "", (len(line) - len(line.lstrip())) // 2
+        if depth == 0 and name:
+            stack = [name]
+        elif name.endswith((".py", "/")) and stack[:1] == ["service/"] and len(stack) >= depth:
+            stack[depth:] = [name]
+            if name.endswith(".py"):
+                paths.add("".join(stack))
+    return paths
+
+
+def test_contributing_names_every_module() -> None:
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "service").rglob("*.py")
+               if p.name != "__init__.py"}
+    assert _contributing_tree() == modules

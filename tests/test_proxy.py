@@ -20,6 +20,8 @@ import pytest
 from tests.support.paths import ASSESS, ROOT, SAMPLE_FILES
 from tests.support.server import Server, free_port, running
 
+pytestmark = pytest.mark.slow  # nginx in front of a real server
+
 NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
 
 

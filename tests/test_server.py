@@ -27,6 +27,8 @@ from tests.support.assess import expected_for, summary
 from tests.support.paths import ASSESS, SAMPLE_FILES
 from tests.support.server import Server, running, start, wait_ready
 
+pytestmark = pytest.mark.slow  # real gunicorn servers
+
 
 def post_sample(server: Server, sample: Path) -> dict[str, object]:
     request = urllib.request.Request(server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),

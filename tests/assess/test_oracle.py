@@ -52,6 +52,7 @@ def test_samples_and_real_world_bundles(kb: Knowledge, reasoner: Reasoner, path:
     agree(kb, reasoner, request.bundle, "2026-03-01T09:00:00Z")
 
 
+@pytest.mark.slow  # 2,000 generated patients through both evaluators
 def test_generated_patients(kb: Knowledge, reasoner: Reasoner) -> None:
     assessed = 0
     for seed in range(CASES):
@@ -64,6 +65,7 @@ def test_generated_patients(kb: Knowledge, reasoner: Reasoner) -> None:
     assert assessed >= CASES * 0.95  # the generator makes valid patients
 
 
+@pytest.mark.slow
 def test_the_oracle_is_not_trivially_agreeing(kb: Knowledge) -> None:
     """It does reach conclusions and pathways of every kind on the generated patients."""
     pathways, conclusions = set(), set()

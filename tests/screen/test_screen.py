@@ -35,6 +35,8 @@ from tests.support.export import (
 )
 from tests.support.paths import SAMPLE_FILES
 
+pytestmark = pytest.mark.slow  # screening runs as separate processes
+
 AS_OF = "2026-03-01T09:00:00Z"
 OUTPUTS = ("RiskAssessment.ndjson", "OperationOutcome.ndjson", "manifest.json", "summary.json")
 

@@ -17,6 +17,8 @@ from service.screen.bulk import BulkDataError, BulkExportClient, SmartBackendAut
 from tests.support.bulk_server import CLIENT_ID, BulkServer
 from tests.support.export import sample_patients, write_export
 
+pytestmark = pytest.mark.slow  # a Bulk Data export polled and screened end to end
+
 AS_OF = "2026-03-01T09:00:00Z"
 
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from service.cli import main
 from tests.support.export import generated_patients, sample_patients, synthea_patients, write_export
+
+pytestmark = pytest.mark.slow  # a local Spark session
 
 AS_OF = "2026-03-01T09:00:00Z"
 

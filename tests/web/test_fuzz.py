@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,6 +25,8 @@ from service.settings import Settings
 from service.web.app import create_app
 from tests.support.cds import SERVICE, hook_request, server_style
 from tests.support.paths import ASSESS, FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
+
+pytestmark = pytest.mark.slow  # hypothesis and schemathesis
 
 settings.register_profile("ci", max_examples=120, deadline=timedelta(seconds=10),
                           suppress_health_check=[HealthCheck.too_slow,

@@ -120,6 +120,7 @@ def page_errors(live_url: str) -> Iterator[tuple[Page, list[str]]]:
         browser.close()
 
 
+@pytest.mark.slow  # headless Chromium
 def test_a_sample_renders_its_card_in_chromium(live_url: str,
                                                page_errors: tuple[Page, list[str]]) -> None:
     page, errors = page_errors
@@ -135,6 +136,7 @@ def test_a_sample_renders_its_card_in_chromium(live_url: str,
     assert errors == []
 
 
+@pytest.mark.slow  # headless Chromium
 def test_a_pasted_invalid_bundle_shows_its_outcome_in_chromium(
         live_url: str, page_errors: tuple[Page, list[str]]) -> None:
     page, errors = page_errors
