@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 import pint
@@ -157,7 +158,7 @@ def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
     if lexicon.absent & lexicon.present:
         raise KnowledgeError(file, "text", f"both absent and present: "
                                            f"{sorted(lexicon.absent & lexicon.present)}")
-    registry: pint.UnitRegistry[float] = pint.UnitRegistry()
+    registry = _unit_registry()
     bases: dict[str, str] = {}
     by_name: dict[str, Unit] = {}
     for code, raw in data["units"].items():
@@ -172,6 +173,13 @@ def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
             if by_name.setdefault(name, unit) is not unit:
                 raise KnowledgeError(file, f"units.{code}.also", f"{name!r} names two units")
     return lexicon, Units(by_name)
+
+
+@cache
+def _unit_registry() -> pint.UnitRegistry[float]:
+    """Built once a process: parsing pint's unit definitions costs more than the whole rest of
+    a knowledge load, and the registry is only read."""
+    return pint.UnitRegistry()
 
 
 def normalise_text(text: str) -> str:

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from service.errors import KnowledgeError
-from service.knowledge import Knowledge, load_knowledge
+from service.knowledge import Knowledge, files, load_knowledge
 from service.settings import Settings
 from service.web.app import create_app
+from tests.support.paths import KNOWLEDGE
 
 
 def test_knowledge_loads_with_id_version_and_generated_root_rules(kb: Knowledge) -> None:
@@ -145,3 +147,10 @@ def test_descendants_are_refused_outside_icd10cm(knowledge_copy: Path) -> None:
         "descendants: true}\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"local.yaml.*descendants.*ICD-10-CM"):
         load_knowledge(knowledge_copy)
+
+
+def test_libyaml_reads_the_knowledge_base_as_the_pure_python_parser_does(
+        kb: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast parser is only a speed-up: the frozen knowledge base must be the same object."""
+    monkeypatch.setattr(files, "_SAFE_LOADER", yaml.SafeLoader)
+    assert load_knowledge(KNOWLEDGE) == kb
