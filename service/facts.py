@@ -65,7 +65,9 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
     facts = _read_series(builder.facts, builder.strength_series)
-    facts = _mark_symmetric(_mark_explained(facts, kb.neuroanatomy.mimics))
+    facts = _mark_patterns(facts, kb.neuroanatomy.mimics, "active", "explained")
+    facts = _mark_symmetric(_mark_patterns(facts, kb.neuroanatomy.negatives, "absent",
+                                           "contradicted"))
     facts = _mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
@@ -208,7 +210,8 @@ class _Builder:
         for site in sites:
             attrs = {"concept": concept.name, "site": site.name if site else "none", "side": side,
                      "status": "active", "level": level, "progressive": False,
-                     "symmetric": False, "explained": False, "result": False,
+                     "symmetric": False, "explained": False, "contradicted": False,
+                     "result": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
                                           q.levels[0].display if q.levels else "",
@@ -222,14 +225,17 @@ class _Builder:
     def _timing(self, onset: datetime | None) -> dict[str, bool]:
         """Recent: began within the CES window, or unknown; new: within the new-onset window, or
         unknown; current: within the current-back-problem window, or unknown (so serious-pathology
-        flags need back pain that is not years old); persisting: known and long enough."""
+        flags need back pain that is not years old); persisting (6 weeks, radicular pain) and
+        long-standing (3 months, stenosis): known and long enough."""
         if onset is None:
-            return {"recent": True, "new": True, "current": True, "persisting": False}
+            return {"recent": True, "new": True, "current": True, "persisting": False,
+                    "long_standing": False}
         days = self._days_since(onset)
         return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
                 "new": days <= self.kb.parameter("new_onset_max_days"),
                 "current": days <= self.kb.parameter("current_back_problem_max_days"),
-                "persisting": days >= self.kb.parameter("radicular_persisting_min_days")}
+                "persisting": days >= self.kb.parameter("radicular_persisting_min_days"),
+                "long_standing": days >= self.kb.parameter("stenosis_persisting_min_days")}
 
     def _days_since(self, moment: datetime) -> float:
         return (self.as_of - moment) / timedelta(days=1)
@@ -300,22 +306,30 @@ def _read_series(facts: list[InputFact],
     return [replaced.get(f, f) for f in facts]
 
 
-def _mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[InputFact]:
-    """A finding that a documented peripheral lesion (or examination pattern) explains on its
-    side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
-    numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
-    lesions = list(dict.fromkeys(  # distinct (lesion, side): a record may repeat a lesion
-        (mimic, str(f.get("side"))) for mimic in mimics for f in facts
-        if f.kind == "finding" and f.get("status") == "active"
-        and f.get("concept") == mimic.concept
-        and (mimic.grade is None or f.get("grade") == mimic.grade)))
+def _mark_patterns(facts: list[InputFact], patterns: tuple[Mimic, ...], status: str,
+                   field: str) -> list[InputFact]:
+    """Sets `field` on the findings a documented pattern accounts for on its side (a pattern
+    recorded without a side covers both). Mimics (`status` active, field `explained`): peroneal
+    palsy explains weak dorsiflexion and dorsum-of-foot numbness, tarsal tunnel syndrome the
+    sole, preserved inversion a weak dorsiflexion: no root sign there. Negatives (`status`
+    absent, field `contradicted`): a straight-leg raise negative, or radiating pain denied, on
+    that side counts against the radicular symptoms and foot symptoms recorded there."""
+    documented = list(dict.fromkeys(  # distinct (pattern, side): a record may repeat a lesion
+        (pattern, str(f.get("side"))) for pattern in patterns for f in facts
+        if f.kind == "finding" and f.get("status") == status
+        and f.get("concept") == pattern.concept
+        and (pattern.grade is None or f.get("grade") == pattern.grade)))
     replaced = {}
     for fact in facts:
-        for mimic, side in lesions:
-            if fact.kind == "finding" and side in (fact.get("side"), "bilateral", "unspecified") \
-                    and (fact.get("concept") in mimic.findings or fact.get("site")
-                         in mimic.sensory_sites) and fact.get("concept") != mimic.concept:
-                replaced[fact] = _revised(fact, {"explained": True}, mimic.label)
+        if fact.kind != "finding" or fact.get("status") == "absent":
+            continue  # a documented negative is no sign to explain or contradict
+        for pattern, side in documented:
+            if side in (fact.get("side"), "bilateral", "unspecified") \
+                    and (fact.get("concept") in pattern.findings or fact.get("site")
+                         in pattern.sensory_sites) \
+                    and not (fact.get("concept") == pattern.concept
+                             and fact.get("status") == status):
+                replaced[fact] = _revised(fact, {field: True}, pattern.label)
                 break
     return [replaced.get(f, f) for f in facts]
 

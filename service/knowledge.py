@@ -38,10 +38,11 @@ QUALIFIER_ROLES = ("site", "laterality", "disc_level", "absent_value")
 INPUT_FACTS = ("finding", "treatment", "patient")
 DERIVED_FACTS = ("evidence", "conclusion", "pathway")
 # The fields each kind of fact carries, so that a rule naming any other field is refused.
-COMPARISONS = (">=", ">")
+COMPARISONS = (">=", ">", "<=")  # value vs threshold: high (>=, >) or low (<=)
 FACT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "finding": ("concept", "site", "side", "status", "recent", "new", "current", "persisting",
-                "level", "grade", "progressive", "symmetric", "explained", "result"),
+                "level", "grade", "progressive", "symmetric", "explained", "contradicted",
+                "result", "long_standing"),
     "treatment": ("concept", "status", "long_term", "recent"),
     "patient": ("older",),
     "evidence": ("name", "root", "side", "kind", "recent"),
@@ -76,7 +77,7 @@ class Concept:
     threshold: str | None = None
     unit: str | None = None  # UCUM unit the threshold is in (quantity, strength)
     default_unit: str | None = None  # assumed when a quantity gives no unit at all
-    comparison: str = ">="  # value `comparison` threshold -> grade high
+    comparison: str = ">="  # value `comparison` threshold -> grade high (low for "<=")
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ class RootMap:
 
 @dataclass(frozen=True)
 class Mimic:
-    """A peripheral lesion (or an examination pattern) that explains findings on its side."""
+    """A peripheral lesion (or an examination pattern) that explains findings on its side; as a
+    documented negative (`negatives`), a finding recorded absent that contradicts them there."""
 
     name: str
     concept: str  # the finding that documents it
@@ -215,6 +217,7 @@ class Neuroanatomy:
     sensory_findings: tuple[str, ...]
     roots: tuple[RootMap, ...]
     mimics: tuple[Mimic, ...] = ()
+    negatives: tuple[Mimic, ...] = ()  # documented negatives that contradict findings on their side
     polyneuropathy: str = "polyneuropathy"  # evidence that withdraws symmetric root signs
 
 
@@ -401,6 +404,8 @@ class NeuroanatomySchema(_Strict):
                         values=fields.Nested(RootSchema), required=True)
     mimics = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
                          load_default=dict)
+    negatives = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
+                            load_default=dict)
     polyneuropathy = fields.String(load_default="polyneuropathy", validate=NAME)
 
 
@@ -701,14 +706,16 @@ def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: 
             "sensory_sites", "key_muscles", "motor_findings", "reflexes", "disc_levels")))
         for root_name, raw in sorted(data["roots"].items())
     )
-    mimics = tuple(
-        Mimic(name, check(f"mimics.{name}.concept", [raw["concept"]])[0], raw["grade"],
-              check(f"mimics.{name}.findings", raw["findings"]),
-              check(f"mimics.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
-        for name, raw in sorted(data["mimics"].items()))
+    def patterns(section: str) -> tuple[Mimic, ...]:
+        return tuple(
+            Mimic(name, check(f"{section}.{name}.concept", [raw["concept"]])[0], raw["grade"],
+                  check(f"{section}.{name}.findings", raw["findings"]),
+                  check(f"{section}.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
+            for name, raw in sorted(data[section].items()))
+
     return Neuroanatomy(tuple(data["sources"]),
-                        check("sensory_findings", data["sensory_findings"]), roots, mimics,
-                        data["polyneuropathy"])
+                        check("sensory_findings", data["sensory_findings"]), roots,
+                        patterns("mimics"), patterns("negatives"), data["polyneuropathy"])
 
 
 def _load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept]
