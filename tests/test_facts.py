@@ -8,6 +8,7 @@ from typing import Any
 from service.facts import FactSet, build_facts
 from service.intake import read_bundle
 from service.knowledge import Knowledge
+from service.reasoning import Reasoner
 
 SCT, ICD = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
 EXAM = "http://spinefoot.org/fhir/CodeSystem/exam-finding"
@@ -267,3 +268,15 @@ def test_tarsal_tunnel_explains_the_sole_not_the_heel(kb: Knowledge) -> None:
     result = facts_of(kb, condition(coded(ICD, "G57.52")), numb("37136002"), numb("84607009"))
     assert sorted((f["site"], f["explained"]) for f in findings(result)
                   if f["concept"] == "numbness") == [("heel", False), ("sole", True)]
+
+
+def test_the_rationale_names_the_negative_beside_a_coded_sciatica(kb: Knowledge) -> None:
+    left = {"coding": [{"system": SCT, "code": "7771000"}]}
+    facts = facts_of(kb, condition(coded(ICD, "M54.50")), condition(coded(ICD, "M54.32")),
+                     observation(coded(EXAM, "straight-leg-raise"), valueBoolean=False,
+                                 bodySite=left))
+    inference = Reasoner(kb).infer(facts)
+    assert inference.pathway.code == "conservative-care" and inference.pathway_why is not None
+    assert [f.label.split(" [")[0] for f in inference.pathway_why.findings
+            if f.get("concept") == "sciatica"] == [
+        "Sciatica (left), straight-leg raise negative on that side"]
