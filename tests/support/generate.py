@@ -18,8 +18,8 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from service.dates import parse_instant
-from tests.conftest import SAMPLE_FILES
+from service.assess.dates import parse_instant
+from tests.support.paths import SAMPLE_FILES
 
 _SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
 _DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",
