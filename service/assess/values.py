@@ -135,7 +135,9 @@ def _shown_quantity(part: dict[str, Any], number: float, concept: Concept) -> st
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    """The codings of a CodeableConcept, tolerating anything else (an unread shape has none)."""
+    """The codings of a CodeableConcept, tolerating anything else (an unread shape has none, and
+    a coding whose system or code is not text, such as a JSON null, is not a coding)."""
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)
+            and isinstance(c.get("system", ""), str) and isinstance(c.get("code", ""), str)]

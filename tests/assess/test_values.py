@@ -217,3 +217,11 @@ def test_an_ankle_brachial_index_in_another_unit_is_unreadable(kb: Knowledge) ->
     result = facts_of(kb, observation(coded(EXAM, "ankle-brachial-index"),
                                       valueQuantity=quantity(0.7, "mm[Hg]")))
     assert findings(result) == [] and len(result.unreadable) == 1
+
+
+def test_a_coding_whose_code_is_not_text_is_no_coding(kb: Knowledge) -> None:
+    """A JSON null code (found by the CDS Hooks fuzz test: it crashed reading the side of an
+    ICD-10-CM code) is skipped, never a 500; the other codings still count."""
+    code = {"coding": [{"system": SCT, "code": "23056005"},
+                       {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": None}]}
+    assert [f["concept"] for f in findings(facts_of(kb, condition(code)))] == ["sciatica"]
