@@ -17,7 +17,7 @@ from typing import Any
 from service.assess.dates import age_in_years, parse_instant
 from service.assess.fact import FactSet, FactValue, InputFact
 from service.assess.intake import PatientRecord, Resource
-from service.assess.relations import mark_explained, mark_long_term, mark_symmetric, read_series
+from service.assess.relations import mark_long_term, mark_patterns, mark_symmetric, read_series
 from service.assess.values import Unreadable, codings, graded, presence
 from service.knowledge import Concept, Knowledge
 from service.knowledge.vocabulary import FindingField
@@ -45,7 +45,9 @@ def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSe
             "patient", (("older", age >= kb.parameter("older_age_min_years")),),
             f"Age {age} years", None))
     facts = read_series(builder.facts, builder.strength_series)
-    facts = mark_symmetric(mark_explained(facts, kb.neuroanatomy.mimics))
+    facts = mark_patterns(facts, kb.neuroanatomy.mimics, "active", "explained")
+    facts = mark_symmetric(mark_patterns(facts, kb.neuroanatomy.negatives, "absent",
+                                         "contradicted"))
     facts = mark_long_term(facts, builder.treatment_starts, as_of,
                             kb.parameter("long_term_medication_min_days"))
     return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
@@ -189,7 +191,8 @@ class _Builder:
             attrs: dict[FindingField, FactValue] = {
                 "concept": concept.name, "site": site.name if site else "none", "side": side,
                 "status": "active", "level": level, "progressive": False,
-                     "symmetric": False, "explained": False, "result": False,
+                     "symmetric": False, "explained": False, "contradicted": False,
+                     "result": False,
                      **self._timing(onset), **dict(extra)}
             where = ", ".join(x for x in (site.display.lower() if site else "",
                                           q.levels[0].display if q.levels else "",
@@ -203,14 +206,17 @@ class _Builder:
     def _timing(self, onset: datetime | None) -> dict[FindingField, FactValue]:
         """Recent: began within the CES window, or unknown; new: within the new-onset window, or
         unknown; current: within the current-back-problem window, or unknown (so serious-pathology
-        flags need back pain that is not years old); persisting: known and long enough."""
+        flags need back pain that is not years old); persisting (6 weeks, radicular pain) and
+        long-standing (3 months, stenosis): known and long enough."""
         if onset is None:
-            return {"recent": True, "new": True, "current": True, "persisting": False}
+            return {"recent": True, "new": True, "current": True, "persisting": False,
+                    "long_standing": False}
         days = self._days_since(onset)
         return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
                 "new": days <= self.kb.parameter("new_onset_max_days"),
                 "current": days <= self.kb.parameter("current_back_problem_max_days"),
-                "persisting": days >= self.kb.parameter("radicular_persisting_min_days")}
+                "persisting": days >= self.kb.parameter("radicular_persisting_min_days"),
+                "long_standing": days >= self.kb.parameter("stenosis_persisting_min_days")}
 
     def _days_since(self, moment: datetime) -> float:
         return (self.as_of - moment) / timedelta(days=1)

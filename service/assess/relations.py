@@ -1,4 +1,5 @@
-"""Facts read against each other: serial grades, peripheral lesions, symmetry, long-term use.
+"""Facts read against each other: serial grades, peripheral lesions and documented negatives,
+symmetry, long-term use.
 
 Each step returns the facts with some of them revised (a field set, a note in the label); the
 engine cannot compare facts with each other (durable-rules defect B2), so it is done here.
@@ -11,6 +12,7 @@ from typing import Any
 
 from service.assess.fact import InputFact
 from service.knowledge import Mimic
+from service.knowledge.vocabulary import FindingField
 
 
 def read_series(facts: list[InputFact],
@@ -38,22 +40,30 @@ def read_series(facts: list[InputFact],
     return [replaced.get(f, f) for f in facts]
 
 
-def mark_explained(facts: list[InputFact], mimics: tuple[Mimic, ...]) -> list[InputFact]:
-    """A finding that a documented peripheral lesion (or examination pattern) explains on its
-    side is no root sign there: peroneal palsy explains weak dorsiflexion and dorsum-of-foot
-    numbness, tarsal tunnel syndrome the sole, preserved inversion a weak dorsiflexion."""
-    lesions = list(dict.fromkeys(  # distinct (lesion, side): a record may repeat a lesion
-        (mimic, str(f.get("side"))) for mimic in mimics for f in facts
-        if f.kind == "finding" and f.get("status") == "active"
-        and f.get("concept") == mimic.concept
-        and (mimic.grade is None or f.get("grade") == mimic.grade)))
+def mark_patterns(facts: list[InputFact], patterns: tuple[Mimic, ...], status: str,
+                  field: FindingField) -> list[InputFact]:
+    """Sets `field` on the findings a documented pattern accounts for on its side (a pattern
+    recorded without a side covers both). Mimics (`status` active, field `explained`): peroneal
+    palsy explains weak dorsiflexion and dorsum-of-foot numbness, tarsal tunnel syndrome the
+    sole, preserved inversion a weak dorsiflexion: no root sign there. Negatives (`status`
+    absent, field `contradicted`): a straight-leg raise negative, or radiating pain denied, on
+    that side counts against the radicular symptoms and foot symptoms recorded there."""
+    documented = list(dict.fromkeys(  # distinct (pattern, side): a record may repeat a lesion
+        (pattern, str(f.get("side"))) for pattern in patterns for f in facts
+        if f.kind == "finding" and f.get("status") == status
+        and f.get("concept") == pattern.concept
+        and (pattern.grade is None or f.get("grade") == pattern.grade)))
     replaced = {}
     for fact in facts:
-        for mimic, side in lesions:
-            if fact.kind == "finding" and side in (fact.get("side"), "bilateral", "unspecified") \
-                    and (fact.get("concept") in mimic.findings or fact.get("site")
-                         in mimic.sensory_sites) and fact.get("concept") != mimic.concept:
-                replaced[fact] = fact.revised({"explained": True}, mimic.label)
+        if fact.kind != "finding" or fact.get("status") == "absent":
+            continue  # a documented negative is no sign to explain or contradict
+        for pattern, side in documented:
+            if side in (fact.get("side"), "bilateral", "unspecified") \
+                    and (fact.get("concept") in pattern.findings or fact.get("site")
+                         in pattern.sensory_sites) \
+                    and not (fact.get("concept") == pattern.concept
+                             and fact.get("status") == status):
+                replaced[fact] = fact.revised({field: True}, pattern.label)
                 break
     return [replaced.get(f, f) for f in facts]
 

@@ -8,6 +8,8 @@ A value that cannot be read says why, so that it becomes a data gap and never a 
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,10 @@ UCUM = "http://unitsofmeasure.org"
 _EXAM_SYSTEM_GRADES = {"absent": 0, "diminished": 1, "normal": 2, "brisk": 3}
 _MRC_NORMAL = 5
 _REFLEX_WORDS = ("absent", "diminished", "normal", "brisk", "clonus")  # contract §2, grades 0-4
+# A measured value past its threshold is `high` (fever, retention) or, for `<=`, `low` (an
+# ankle-brachial index at or below the PAD threshold); any other value is `normal`.
+_COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
+    ">=": (operator.ge, "high"), ">": (operator.gt, "high"), "<=": (operator.le, "low")}
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,9 @@ def graded(concept: Concept, part: dict[str, Any], kb: Knowledge) -> Graded | Un
         return number
     if concept.measure == "strength":
         return _strength(number, kb)
-    threshold = kb.parameter(concept.threshold or "")
-    high = number > threshold if concept.comparison == ">" else number >= threshold
-    return Graded("high" if high else "normal", _shown_quantity(part, number, concept), number)
+    compare, grade = _COMPARISONS[concept.comparison]
+    past = compare(number, kb.parameter(concept.threshold or ""))
+    return Graded(grade if past else "normal", _shown_quantity(part, number, concept), number)
 
 
 def quantity(concept: Concept, part: dict[str, Any], kb: Knowledge) -> float | Unreadable:
@@ -129,7 +135,9 @@ def _shown_quantity(part: dict[str, Any], number: float, concept: Concept) -> st
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    """The codings of a CodeableConcept, tolerating anything else (an unread shape has none)."""
+    """The codings of a CodeableConcept, tolerating anything else (an unread shape has none, and
+    a coding whose system or code is not text, such as a JSON null, is not a coding)."""
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)
+            and isinstance(c.get("system", ""), str) and isinstance(c.get("code", ""), str)]

@@ -221,14 +221,16 @@ def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: 
             "sensory_sites", "key_muscles", "motor_findings", "reflexes", "disc_levels")))
         for root_name, raw in sorted(data["roots"].items())
     )
-    mimics = tuple(
-        Mimic(name, check(f"mimics.{name}.concept", [raw["concept"]])[0], raw["grade"],
-              check(f"mimics.{name}.findings", raw["findings"]),
-              check(f"mimics.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
-        for name, raw in sorted(data["mimics"].items()))
+    def patterns(section: str) -> tuple[Mimic, ...]:
+        return tuple(
+            Mimic(name, check(f"{section}.{name}.concept", [raw["concept"]])[0], raw["grade"],
+                  check(f"{section}.{name}.findings", raw["findings"]),
+                  check(f"{section}.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
+            for name, raw in sorted(data[section].items()))
+
     return Neuroanatomy(tuple(data["sources"]),
-                        check("sensory_findings", data["sensory_findings"]), roots, mimics,
-                        data["polyneuropathy"])
+                        check("sensory_findings", data["sensory_findings"]), roots,
+                        patterns("mimics"), patterns("negatives"), data["polyneuropathy"])
 
 
 def _load_conclusions(root: Path, systems: Mapping[str, str]) -> dict[str, ConclusionDef]:

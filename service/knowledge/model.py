@@ -35,7 +35,7 @@ class Concept:
     threshold: str | None = None
     unit: str | None = None  # UCUM unit the threshold is in (quantity, strength)
     default_unit: str | None = None  # assumed when a quantity gives no unit at all
-    comparison: str = ">="  # value `comparison` threshold -> grade high
+    comparison: str = ">="  # value `comparison` threshold -> grade high (low for "<=")
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ class RootMap:
 
 @dataclass(frozen=True)
 class Mimic:
-    """A peripheral lesion (or an examination pattern) that explains findings on its side."""
+    """A peripheral lesion (or an examination pattern) that explains findings on its side; as a
+    documented negative (`negatives`), a finding recorded absent that contradicts them there."""
 
     name: str
     concept: str  # the finding that documents it
@@ -174,6 +175,7 @@ class Neuroanatomy:
     sensory_findings: tuple[str, ...]
     roots: tuple[RootMap, ...]
     mimics: tuple[Mimic, ...] = ()
+    negatives: tuple[Mimic, ...] = ()  # documented negatives that contradict findings on their side
     polyneuropathy: str = "polyneuropathy"  # evidence that withdraws symmetric root signs
 
 

@@ -150,6 +150,8 @@ class NeuroanatomySchema(_Strict):
                         values=fields.Nested(RootSchema), required=True)
     mimics = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
                          load_default=dict)
+    negatives = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
+                            load_default=dict)
     polyneuropathy = fields.String(load_default="polyneuropathy", validate=NAME)
 
 

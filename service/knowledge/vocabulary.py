@@ -23,7 +23,7 @@ FactKind = InputKind | DerivedKind
 # write only these (mypy checks both through the Literal types).
 FindingField = Literal["concept", "site", "side", "status", "recent", "new", "current",
                        "persisting", "level", "grade", "progressive", "symmetric", "explained",
-                       "result"]
+                       "contradicted", "result", "long_standing"]
 TreatmentField = Literal["concept", "status", "long_term", "recent"]
 PatientField = Literal["older"]
 DerivedField = Literal["name", "root", "side", "kind", "recent"]
@@ -36,7 +36,7 @@ MEASURES: tuple[Measure, ...] = get_args(Measure)
 QUALIFIER_ROLES: tuple[QualifierRole, ...] = get_args(QualifierRole)
 INPUT_FACTS: tuple[InputKind, ...] = get_args(InputKind)
 DERIVED_FACTS: tuple[DerivedKind, ...] = get_args(DerivedKind)
-COMPARISONS = (">=", ">")
+COMPARISONS = (">=", ">", "<=")  # value vs threshold: high (>=, >) or low (<=)
 FACT_FIELDS: Mapping[FactKind, tuple[str, ...]] = {
     "finding": get_args(FindingField),
     "treatment": get_args(TreatmentField),

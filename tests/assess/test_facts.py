@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.assess.reasoning import Reasoner
 from service.knowledge import Knowledge
 from tests.support.records import (
     EXAM,
@@ -14,6 +15,7 @@ from tests.support.records import (
     facts_of,
     findings,
     observation,
+    present,
 )
 
 
@@ -185,3 +187,69 @@ def test_a_finding_read_from_a_coded_result_is_marked_as_a_result(kb: Knowledge)
     result = findings(facts_of(kb, xray, condition(coded(SCT, "26538006"))))
     assert sorted((f["concept"], f["result"]) for f in result) == [
         ("disc_degeneration", False), ("disc_degeneration", True)]
+
+
+def test_a_negative_contradicts_the_radicular_and_foot_symptoms_on_its_side_only(
+        kb: Knowledge) -> None:
+    left, right = ({"coding": [{"system": SCT, "code": code}]} for code in ("7771000", "24028007"))
+    result = facts_of(kb, observation(coded(EXAM, "straight-leg-raise"), valueBoolean=False,
+                                      bodySite=left),
+                      *(observation(coded(EXAM, "radiating-leg-pain"), bodySite=site)
+                        for site in (left, right)),
+                      condition(coded(ICD, "M54.32")),  # sciatica, left side
+                      condition(coded(SCT, "47933007"), bodySite=[right]))  # foot pain, right
+    marked = sorted((f["concept"], f["side"], f["status"], f["contradicted"])
+                    for f in findings(result))
+    assert marked == [("foot_pain", "right", "active", False),
+                      ("positive_straight_leg_raise", "left", "absent", False),
+                      ("radiating_leg_pain", "left", "active", True),
+                      ("radiating_leg_pain", "right", "active", False),
+                      ("sciatica", "left", "active", True)]
+    [coded_sciatica] = [f for f in result.facts if f.get("concept") == "sciatica"]
+    assert "straight-leg raise negative on that side" in coded_sciatica.label
+
+
+def test_a_negative_without_a_side_covers_both_and_a_crossed_one_counts_for_nothing(
+        kb: Knowledge) -> None:
+    right = {"coding": [{"system": SCT, "code": "24028007"}]}
+    pain = observation(coded(EXAM, "radiating-leg-pain"), bodySite=right)
+    unsided = facts_of(kb, observation(coded(EXAM, "radiating-leg-pain"), valueString="denies"),
+                       observation(coded(EXAM, "straight-leg-raise"), bodySite=right))
+    assert [f["contradicted"] for f in present(unsided)] == [True]
+    crossed = facts_of(kb, pain, observation(coded(EXAM, "crossed-straight-leg-raise"),
+                                             valueBoolean=False))
+    assert [f["contradicted"] for f in present(crossed)] == [False]
+
+
+def test_stenosis_is_long_standing_from_three_months_not_twelve_weeks(kb: Knowledge) -> None:
+    def stenosis(onset: str) -> dict[str, Any]:
+        return condition(coded(SCT, "18347007"), onsetDateTime=onset)
+    read = sorted((f["current"], f["long_standing"]) for f in findings(facts_of(
+        kb, stenosis("2025-12-03"), stenosis("2025-11-30"), stenosis("2025-12-01T09:00:00Z"),
+        condition(coded(SCT, "18347007")))))
+    # 88 days: no longer current, not yet 3 months; 91 days and exactly 90: long-standing;
+    # unknown onset: current, never long-standing
+    assert read == [(False, False), (False, True), (False, True), (True, False)]
+
+
+def test_tarsal_tunnel_explains_the_sole_not_the_heel(kb: Knowledge) -> None:
+    left = {"coding": [{"system": SCT, "code": "7771000"}]}
+
+    def numb(site: str) -> dict[str, Any]:
+        return observation(coded(SCT, "309538000"), bodySite={"coding": [
+            {"system": SCT, "code": site}, *left["coding"]]})
+    result = facts_of(kb, condition(coded(ICD, "G57.52")), numb("37136002"), numb("84607009"))
+    assert sorted((f["site"], f["explained"]) for f in findings(result)
+                  if f["concept"] == "numbness") == [("heel", False), ("sole", True)]
+
+
+def test_the_rationale_names_the_negative_beside_a_coded_sciatica(kb: Knowledge) -> None:
+    left = {"coding": [{"system": SCT, "code": "7771000"}]}
+    facts = facts_of(kb, condition(coded(ICD, "M54.50")), condition(coded(ICD, "M54.32")),
+                     observation(coded(EXAM, "straight-leg-raise"), valueBoolean=False,
+                                 bodySite=left))
+    inference = Reasoner(kb).infer(facts)
+    assert inference.pathway.code == "conservative-care" and inference.pathway_why is not None
+    assert [f.label.split(" [")[0] for f in inference.pathway_why.findings
+            if f.get("concept") == "sciatica"] == [
+        "Sciatica (left), straight-leg raise negative on that side"]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.assess.dates import parse_instant
+from service.assess.fact import FactSet
 from service.assess.facts import build_facts
 from service.assess.intake import read_bundle
 from service.assess.parse import Limits, read_body
@@ -65,15 +66,37 @@ def test_generated_patients(kb: Knowledge, reasoner: Reasoner) -> None:
     assert assessed >= CASES * 0.95  # the generator makes valid patients
 
 
+def shapes(facts: FactSet) -> set[str]:
+    """The shapes of record the semantics of issue 10 turn on, found in one patient's facts."""
+    found = {f"abi {f.get('grade')}" for f in facts.facts
+             if f.get("concept") == "ankle_brachial_index"}
+    found |= {f"pulses {f.get('status')}" for f in facts.facts
+              if f.get("concept") == "absent_foot_pulse"}
+    found |= {"stenosis past 12 weeks, not 3 months" for f in facts.facts
+              if f.get("concept") == "spinal_stenosis" and f.get("current") is False
+              and f.get("long_standing") is False}
+    contradicted = {f.get("side") for f in facts.facts if f.get("contradicted")}
+    open_sides = {f.get("side") for f in facts.facts if f.get("contradicted") is False
+                  and f.get("status") == "active" and f.get("side") in ("left", "right")}
+    if contradicted and open_sides - contradicted:
+        found.add("negative on one side, symptoms open on the other")
+    return found
+
+
 @pytest.mark.slow
 def test_the_oracle_is_not_trivially_agreeing(kb: Knowledge) -> None:
-    """It does reach conclusions and pathways of every kind on the generated patients."""
-    pathways, conclusions = set(), set()
+    """It does reach conclusions and pathways of every kind on the generated patients, and the
+    generator makes the shapes the reasoning turns on."""
+    pathways, conclusions, seen = set(), set(), set()
     for seed in range(1000):  # surgical consultation first appears at seed 413
         bundle, as_of = generated_bundle(seed)
         facts = build_facts(read_bundle(bundle), kb, parse_instant(as_of))
         outcome = evaluate(kb, facts)
         pathways.add(outcome.pathway)
         conclusions |= {c[0] for c in outcome.conclusions}
+        seen |= shapes(facts)
     assert pathways == set(kb.pathways)
     assert len(conclusions) >= len(kb.conclusions) - 2
+    assert seen == {"abi low", "abi normal", "pulses active", "pulses absent",
+                    "stenosis past 12 weeks, not 3 months",
+                    "negative on one side, symptoms open on the other"}

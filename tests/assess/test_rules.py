@@ -14,7 +14,7 @@ from service.knowledge import Knowledge
 _DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
                              "recent": True, "new": True, "current": True, "persisting": False,
                              "level": "none", "symmetric": False, "explained": False, "result": False,
-                             "progressive": False}
+                             "progressive": False, "contradicted": False, "long_standing": False}
 
 
 def finding(concept: str, **attrs: Any) -> InputFact:
@@ -32,6 +32,7 @@ def treatment(concept: str, status: str = "active", long_term: bool = False,
 OLDER = InputFact("patient", (("older", True),), "Age 70 years", None)
 LBP = finding("low_back_pain")
 OLD_LBP = finding("low_back_pain", current=False, recent=False, new=False, persisting=True)
+NO_PULSE = finding("absent_foot_pulse", side="left")
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +54,14 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-SPINAL-HISTORY-RESULT": [finding("disc_degeneration", result=True)],
     "E-CURRENT-BACK-PROBLEM": [LBP],
     "E-SERIOUS-FLAG-CHRONIC-PAIN": [OLD_LBP, finding("osteoporosis")],
-    "E-RADICULAR": [finding("sciatica", side="left")],
+    "E-RADICULAR-CODED": [finding("sciatica", side="left")],
+    "E-RADICULAR": [finding("radiating_leg_pain", side="left")],
     "E-RADICULAR-PERSISTING": [finding("sciatica", persisting=True)],
     "E-BACK-FOOT": [LBP, finding("foot_pain", side="left"), finding("sciatica", side="left")],
     "E-BACK-FOOT-POSSIBLE": [LBP, finding("foot_pain", side="left")],
     "E-LOCAL-CAUSE": [finding("vascular_claudication")],
     "E-LOCAL-CAUSE-POLYNEUROPATHY": [finding("numbness", side="bilateral"), finding("diabetes")],
-    "E-RADICULAR-DENIED": [finding("positive_straight_leg_raise", status="absent")],
+    "E-LOCAL-CAUSE-VASCULAR": [NO_PULSE],
     "E-CES-BLADDER": [LBP, finding("bladder_dysfunction")],
     "E-CES-BOWEL": [LBP, finding("bowel_dysfunction")],
     "E-CES-SADDLE": [LBP, finding("saddle_sensory_loss")],
@@ -107,10 +109,16 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-NEUROGENIC-CLAUDICATION": [finding("neurogenic_claudication")],
     "E-STENOSIS-LEG-SYMPTOM": [finding("leg_pain")],
     "E-VASCULAR-CAUSE": [finding("peripheral_arterial_disease")],
+    "E-VASCULAR-PULSES": [NO_PULSE],
+    "E-VASCULAR-ABI": [finding("ankle_brachial_index", grade="low")],
+    "E-VASCULAR-CAUSE-SIGNS": [finding("ankle_brachial_index", grade="low")],
+    "C-STENOSIS-CLAUDICATION-VASCULAR": [finding("spinal_stenosis"),
+                                         finding("neurogenic_claudication"), NO_PULSE],
+    "C-PAD-SIGNS": [NO_PULSE],
     "C-STENOSIS-CLAUDICATION": [finding("spinal_stenosis"), finding("neurogenic_claudication")],
     "C-STENOSIS-LEG": [finding("spinal_stenosis"), finding("leg_pain", side="left")],
-    "E-STENOSIS-PERSISTING": [finding("spinal_stenosis", current=False)],
-    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", current=False),
+    "E-STENOSIS-PERSISTING": [finding("spinal_stenosis", current=False, long_standing=True)],
+    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", current=False, long_standing=True),
                             finding("neurogenic_claudication"), treatment("conservative_care")],
     "P-CONSERVATIVE-STENOSIS": [finding("spinal_stenosis"), finding("neurogenic_claudication")],
     "C-MALIGNANCY-CODED": [finding("spinal_malignancy")],
@@ -135,7 +143,8 @@ SCENARIOS: dict[str, list[InputFact]] = {
                    finding("ankle_reflex", grade="reduced"), treatment("conservative_care")],
     "P-CONSERVATIVE-RADICULOPATHY": [LBP, finding("knee_reflex", grade="reduced")],
     "P-CONSERVATIVE-RADICULAR": [finding("radiating_leg_pain")],
-    "P-CONSERVATIVE-BACK-FOOT": [LBP, finding("paresthesia")],
+    "P-CONSERVATIVE-BACK-FOOT": [LBP, finding("paresthesia"), finding("sciatica")],
+    "P-CONSERVATIVE-BACK-FOOT-POSSIBLE": [LBP, finding("paresthesia")],
     "P-LOCAL-CAUSE": [finding("tarsal_tunnel_syndrome")],
     "P-LOCAL-OTHER": [finding("other_local_foot_condition")],
     "ROOT-L4-SENSORY": [finding("numbness", site="medial_ankle")],
@@ -219,10 +228,16 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     # a radicular pattern that evidence can defeat
     "E-BACK-FOOT": [LBP, finding("foot_pain", side="left")],  # no radicular pattern
     "E-BACK-FOOT-POSSIBLE": [LBP, finding("foot_pain"), finding("plantar_fasciitis")],
-    "E-BACK-FOOT-POSSIBLE#denied": [LBP, finding("foot_pain"),
-                                    finding("radiating_leg_pain", status="absent")],
+    "E-BACK-FOOT-POSSIBLE#contradicted": [LBP, finding("foot_pain", side="left",
+                                                       contradicted=True)],
+    "E-BACK-FOOT-POSSIBLE#radicular": [LBP, finding("foot_pain"), finding("sciatica")],
     "E-RADICULAR": [finding("radiating_leg_pain", status="absent")],
-    "E-RADICULAR-DENIED": [finding("radiating_leg_pain")],
+    "E-RADICULAR#contradicted": [finding("radiating_leg_pain", side="left", contradicted=True)],
+    "E-RADICULAR-CODED": [finding("sciatica", status="history")],
+    # a negative examination never withdraws a red flag: both legs count as documented
+    "E-BILATERAL-RADICULAR-SIDES#absent": [finding("sciatica", side="left"),
+                                           finding("radiating_leg_pain", side="right",
+                                                   status="absent")],
     "E-FLAG-MALIGNANCY-HISTORY": [LBP, finding("history_of_cancer", status="absent")],
     "E-DIABETES-CODED": [finding("diabetes", status="absent")],
     # stenosis is a conclusion, with vascular claudication as its differential
@@ -231,7 +246,20 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
                        finding("vascular_claudication")],
     "C-STENOSIS-LEG#imaging-only": [finding("spinal_stenosis")],
     "E-STENOSIS-PERSISTING": [finding("spinal_stenosis")],  # onset recent or unknown
-    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", current=False),
+    "E-STENOSIS-PERSISTING#12-weeks": [finding("spinal_stenosis", current=False)],  # not 3 months
+    # vascular signs make a vascular cause documented and count against neurogenic claudication
+    "E-VASCULAR-PULSES": [finding("absent_foot_pulse", status="absent")],  # pulses felt
+    "E-VASCULAR-ABI": [finding("ankle_brachial_index", grade="normal")],
+    "C-PAD-SIGNS": [finding("ankle_brachial_index", grade="normal"), LBP],
+    "C-STENOSIS-CLAUDICATION#vascular": [finding("spinal_stenosis"),
+                                         finding("neurogenic_claudication"), NO_PULSE],
+    "C-STENOSIS-CLAUDICATION-VASCULAR": [finding("spinal_stenosis"),
+                                         finding("neurogenic_claudication")],
+    "P-SURGICAL-STENOSIS#vascular": [finding("spinal_stenosis", long_standing=True),
+                                     finding("neurogenic_claudication"),
+                                     treatment("conservative_care"),
+                                     finding("ankle_brachial_index", grade="low")],
+    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", long_standing=True),
                             finding("neurogenic_claudication")],  # no conservative care yet
     "P-SURGICAL-STENOSIS#recent": [finding("spinal_stenosis"), finding("neurogenic_claudication"),
                                    treatment("conservative_care")],
@@ -337,15 +365,65 @@ def test_foot_symptoms_without_a_radicular_pattern_go_to_the_local_cause(reasone
                       finding("peripheral_arterial_disease", side="left"),
                       finding("radiating_leg_pain", side="left"))
     assert radicular.pathway.code == "conservative-care"
-    denied = infer(reasoner, LBP, finding("foot_pain", side="left"),
+    denied = infer(reasoner, LBP, finding("foot_pain", side="left", contradicted=True),
                    finding("positive_straight_leg_raise", side="left", status="absent"))
     assert denied.pathway.code == "insufficient-information"
 
 
+def test_a_negative_on_one_side_leaves_the_other_side_possible(reasoner: Reasoner) -> None:
+    """SLR negative on the left: the left foot is not possibly back-related, the right one is."""
+    result = infer(reasoner, LBP, finding("foot_pain", side="left", contradicted=True),
+                   finding("foot_pain", side="right"),
+                   finding("positive_straight_leg_raise", side="left", status="absent"))
+    assert result.pathway.code == "conservative-care" and result.pathway_why is not None
+    assert [f.get("side") for f in result.pathway_why.findings
+            if f.get("concept") == "foot_pain"] == ["right"]
+    assert "possible_back_related_foot_symptom" in result.present
+
+
+def test_coded_sciatica_stands_against_a_negative_exam_a_lone_symptom_does_not(
+        reasoner: Reasoner) -> None:
+    slr = finding("positive_straight_leg_raise", side="left", status="absent")
+    coded = infer(reasoner, LBP, finding("sciatica", side="left", contradicted=True), slr)
+    assert coded.pathway.code == "conservative-care" and "radicular_symptom" in coded.present
+    lone = infer(reasoner, LBP, finding("radiating_leg_pain", side="left", contradicted=True),
+                 slr)
+    assert "radicular_symptom" not in lone.present
+    assert lone.pathway.code == "insufficient-information"
+    other_side = infer(reasoner, LBP, finding("radiating_leg_pain", side="right"), slr)
+    assert other_side.pathway.code == "conservative-care"
+
+
+def test_a_negative_exam_never_withdraws_bilateral_radicular_symptoms(reasoner: Reasoner
+                                                                      ) -> None:
+    result = infer(reasoner, finding("radiating_leg_pain", side="left", contradicted=True),
+                   finding("radiating_leg_pain", side="right"),
+                   finding("positive_straight_leg_raise", side="left", status="absent"))
+    assert result.pathway.code == "urgent-specialist-referral"
+
+
+def test_vascular_signs_document_a_vascular_cause_against_neurogenic_claudication(
+        reasoner: Reasoner) -> None:
+    pulses = infer(reasoner, LBP, finding("foot_pain", side="left"), NO_PULSE)
+    assert pulses.pathway.code == "evaluate-local-cause"
+    assert [(c.definition.name, c.risk, c.sides) for c in pulses.conclusions] == [
+        ("peripheral_arterial_disease", "moderate", ("left",))]
+    stenosis = [finding("spinal_stenosis", long_standing=True),
+                finding("neurogenic_claudication"), treatment("conservative_care")]
+    alone = infer(reasoner, *stenosis)
+    assert alone.pathway.code == "surgical-consultation"
+    assert [(c.definition.name, c.risk) for c in alone.conclusions] == [
+        ("lumbar_stenosis_claudication", "high")]
+    mixed = infer(reasoner, *stenosis, finding("ankle_brachial_index", grade="low"))
+    assert mixed.pathway.code == "conservative-care"
+    assert [(c.definition.name, c.risk) for c in mixed.conclusions] == [
+        ("lumbar_stenosis_claudication", "moderate"), ("peripheral_arterial_disease", "moderate")]
+
+
 def test_stenosis_with_claudication_is_a_conclusion_with_its_own_pathway(reasoner: Reasoner
                                                                          ) -> None:
-    result = infer(reasoner, finding("spinal_stenosis", current=False),
-                   finding("neurogenic_claudication", current=False))
+    result = infer(reasoner, finding("spinal_stenosis", current=False, long_standing=True),
+                   finding("neurogenic_claudication", current=False, long_standing=True))
     assert [(c.definition.name, c.risk) for c in result.conclusions] == [
         ("lumbar_stenosis_claudication", "high")]
     assert result.pathway.code == "conservative-care"

@@ -200,3 +200,28 @@ def test_repeat_prescriptions_count_from_the_first(kb: Knowledge) -> None:
 def test_icd_long_term_steroid_code_is_a_finding(kb: Knowledge) -> None:
     [fact] = findings(facts_of(kb, condition(coded("http://hl7.org/fhir/sid/icd-10-cm", "Z79.52"))))
     assert fact["concept"] == "long_term_steroids"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (quantity(0.7, "1"), "low"), (quantity(0.9, None), "low"), (quantity(0.91, None), "normal"),
+    (quantity(1.1, None, "ratio"), "normal"),
+])
+def test_an_ankle_brachial_index_at_or_below_090_is_low(
+        kb: Knowledge, value: dict[str, Any], expected: str) -> None:
+    [fact] = findings(facts_of(kb, observation(coded(EXAM, "ankle-brachial-index"),
+                                               valueQuantity=value)))
+    assert (fact["concept"], fact["grade"]) == ("ankle_brachial_index", expected)
+
+
+def test_an_ankle_brachial_index_in_another_unit_is_unreadable(kb: Knowledge) -> None:
+    result = facts_of(kb, observation(coded(EXAM, "ankle-brachial-index"),
+                                      valueQuantity=quantity(0.7, "mm[Hg]")))
+    assert findings(result) == [] and len(result.unreadable) == 1
+
+
+def test_a_coding_whose_code_is_not_text_is_no_coding(kb: Knowledge) -> None:
+    """A JSON null code (found by the CDS Hooks fuzz test: it crashed reading the side of an
+    ICD-10-CM code) is skipped, never a 500; the other codings still count."""
+    code = {"coding": [{"system": SCT, "code": "23056005"},
+                       {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": None}]}
+    assert [f["concept"] for f in findings(facts_of(kb, condition(code)))] == ["sciatica"]

@@ -4,23 +4,29 @@ Each bundle is one patient (every resource re-pointed to it) with 1-14 resources
 samples, then varied: sides swapped, dates moved (recent vs persisting), grades, quantities and
 text values changed (in components too), the birth date moved (age). Some graded examinations
 are repeated, at another date (a serial series, falling or rising) or on the other side (left and
-right recorded separately), and some dates moved years back (old surgery, long-standing pain).
-Seeded, so a failing case can be reproduced from its number.
+right recorded separately), some findings are recorded absent on the other side (a negative
+straight-leg raise on the left beside right-sided symptoms), some dates moved years back (old
+surgery, long-standing pain) and some put just either side of a knowledge boundary (14, 42, 84,
+90 and 365 days before asOf). Seeded, so a failing case can be reproduced from its number.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
+from service.assess.dates import parse_instant
 from tests.support.paths import SAMPLE_FILES
 
 _SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
 _DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",
               "issued", "authoredOn")
 _TEXTS = ["No", "Yes", "denies", "Positive", "not sure", "none"]  # lexicon words and one unreadable
+_VALUES = ("valueBoolean", "valueString", "valueCodeableConcept", "valueInteger", "valueQuantity")
+_BOUNDARY_DAYS = (13, 15, 41, 43, 83, 85, 88, 90, 91, 364, 366)  # either side of each parameter
 
 
 @cache
@@ -49,6 +55,7 @@ def generated_bundle(seed: int) -> tuple[dict[str, Any], str]:
     entries += [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i + 1:012d}", "resource": r}
                 for i, r in enumerate(resources)]
     as_of = f"2026-0{rng.randint(1, 9)}-{rng.randint(10, 28)}T09:00:00Z"
+    _near_boundaries(resources, as_of, random.Random(-seed - 2))
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of
 
 
@@ -83,10 +90,31 @@ def _repeats(resources: list[dict[str, Any]], rng: random.Random) -> list[dict[s
                 copy = json.loads(text.replace('"7771000"', '"x"').replace(
                     '"24028007"', '"7771000"').replace('"x"', '"24028007"'))
             copies.append(copy)
+        if resource["resourceType"] == "Observation" and "component" not in resource \
+                and rng.random() < 0.2:
+            copies.append(_negated(resource))
         for key in ("onsetDateTime", "performedDateTime"):
             if key in resource and rng.random() < 0.15:
                 resource[key] = f"20{rng.randint(10, 23)}-0{rng.randint(1, 9)}-{rng.randint(10, 28)}"
     return copies
+
+
+def _negated(resource: dict[str, Any]) -> dict[str, Any]:
+    """The Observation recorded absent (valueBoolean false) on the other side."""
+    copy = {k: v for k, v in json.loads(json.dumps(resource)).items() if k not in _VALUES}
+    copy["id"], copy["valueBoolean"] = f"{resource['id']}-negative", False
+    text = json.dumps(copy).replace('"7771000"', '"x"').replace('"24028007"', '"7771000"')
+    return dict(json.loads(text.replace('"x"', '"24028007"')))
+
+
+def _near_boundaries(resources: list[dict[str, Any]], as_of: str, rng: random.Random) -> None:
+    """Some onsets and procedure dates a day or two either side of a knowledge boundary."""
+    instant = parse_instant(as_of)
+    for resource in resources:
+        for key in ("onsetDateTime", "performedDateTime", "effectiveDateTime"):
+            if key in resource and rng.random() < 0.15:
+                moved = instant - timedelta(days=rng.choice(_BOUNDARY_DAYS))
+                resource[key] = moved.date().isoformat()
 
 
 def _vary_value(part: dict[str, Any], rng: random.Random) -> None:
