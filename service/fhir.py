@@ -2,12 +2,13 @@
 
 The models check structure, cardinality and types but not required bindings, so the codes of
 the elements the service reads (statuses, Bundle.type) are checked here against the R4 value sets.
-Resource types the service does not read are never validated: they are skipped and named in a note.
+Resource types the service does not read, and resources whose codes the knowledge base does not
+use (service.relevance), are never validated: they are skipped and named in a note.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -49,12 +50,13 @@ _REQUIRED_CONCEPTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 }
 
 
-def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
-                    ) -> list[Issue]:
+def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
+                    unread: Container[int] = ()) -> list[Issue]:
     """Every R4 error in the bundle envelope and the resources the service reads.
 
     The envelope is validated without its resources, then each resource read with its own model,
     so that error paths and costs stay per resource; `tick` runs before each (a time budget).
+    The entries in `unread` (by index: codes the knowledge base does not use) are not validated.
     """
     entries = bundle.get("entry")
     envelope = dict(bundle)
@@ -72,7 +74,7 @@ def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: N
                                             f"(a string)", f"{path}.resourceType"))
         elif resource is not None and not isinstance(resource, dict):
             issues.append(Issue("structure", f"{path}: must be a JSON object", path))
-        elif rtype in READ_TYPES and isinstance(resource, dict):
+        elif rtype in READ_TYPES and isinstance(resource, dict) and i not in unread:
             issues += _model_issues(get_fhir_model_class(rtype), resource, path)
             issues += _binding_issues(rtype, resource, path)
     return issues

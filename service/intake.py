@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from service import fhir
 from service.dates import EARLIEST, LATEST, parse_date, parse_instant, within_range
 from service.errors import InvalidRequest, InvalidResource, Issue, PayloadTooLarge, Unprocessable
+from service.relevance import TEXT_ONLY, UNKNOWN, Relevance
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
                   "MedicationRequest")
@@ -216,19 +217,37 @@ def _parse_as_of(text: str) -> datetime:
 # ---------------------------------------------------------------- bundle -> patient record
 
 
-def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
-                ) -> PatientRecord:
-    issues = fhir.validate_bundle(bundle, tick) or _out_of_range(bundle)
+def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
+                relevance: Relevance | None = None) -> PatientRecord:
+    """Validate what is read and make the record; with `relevance`, the resources whose codes
+    the knowledge base does not use are set aside first, never validated (without it, as the
+    tests' reference, every resource of a type read is read)."""
+    unread = _unread(bundle, relevance) if relevance is not None else {}
+    issues = fhir.validate_bundle(bundle, tick, unread) or _out_of_range(bundle, unread)
     if issues:
         raise InvalidResource(issues)
-    return patient_record(bundle)
+    return patient_record(bundle, unread)
 
 
-def _out_of_range(bundle: dict[str, Any]) -> list[Issue]:
+def _unread(bundle: dict[str, Any], relevance: Relevance) -> dict[int, str]:
+    """Entry index -> why its resource is not read (see service.relevance)."""
+    entries = bundle.get("entry")
+    unread = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        why = relevance.why_unread(resource) if isinstance(resource, dict) else None
+        if why is not None:
+            unread[i] = why
+    return unread
+
+
+def _out_of_range(bundle: dict[str, Any], unread: Mapping[int, str]) -> list[Issue]:
     """Valid R4 that the assessment cannot compute with: instants near years 1 or 9999, an onset
     age beyond a lifetime, a quantity no float holds (each overflowed somewhere: a 500)."""
     issues = []
     for i, entry in enumerate(bundle.get("entry") or []):
+        if i in unread:
+            continue
         resource = entry.get("resource") or {}
         where = f"Bundle.entry[{i}].resource"
         for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
@@ -266,22 +285,25 @@ def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def patient_record(bundle: dict[str, Any]) -> PatientRecord:
-    """The one patient and the resources that count, from a bundle already validated."""
+def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = None
+                   ) -> PatientRecord:
+    """The one patient and the resources that count, from a bundle already validated; the
+    entries in `unread` are named in a note and held to the one-subject rule, nothing more."""
+    unread = unread or {}
     _check_unique_full_urls(bundle.get("entry") or [])
-    entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    indexed = [(i, e) for i, e in enumerate(bundle.get("entry") or [])
+               if isinstance(e.get("resource"), dict)]
+    entries = [e for _, e in indexed]
     refs = _ReferenceIndex(entries)
-    notes: list[str] = []
-    unread = Counter(e["resource"]["resourceType"] for e in entries
-                     if e["resource"]["resourceType"] not in fhir.READ_TYPES)
-    if unread:
-        notes.append("Not read (types this service does not use): " + ", ".join(
-            f"{count} {rtype}" for rtype, count in sorted(unread.items())) + ".")
+    notes = _unread_notes(entries, [(unread[i], e["resource"]["resourceType"])
+                                    for i, e in indexed if i in unread])
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
     subject = _single_subject(patients, clinical, refs)
     counted = []
-    for entry in clinical:
+    for i, entry in indexed:
+        if i in unread or entry["resource"]["resourceType"] not in CLINICAL_TYPES:
+            continue
         why_not = _why_not_counted(entry["resource"])
         if why_not:
             notes.append(f"Ignored {refs.ref_of(entry)}: {why_not}.")
@@ -301,6 +323,23 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
                          patients[0]["resource"] if patients else None)
 
 
+def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
+    """One note per reason a resource was not read, with the count of each type."""
+    notes = []
+    reasons = (("types this service does not use", Counter(
+                   e["resource"]["resourceType"] for e in entries
+                   if e["resource"]["resourceType"] not in fhir.READ_TYPES)),
+               ("codes the knowledge base does not use",
+                Counter(rtype for why, rtype in unread if why == UNKNOWN)),
+               ("coded only in text, which is not interpreted: review them",
+                Counter(rtype for why, rtype in unread if why == TEXT_ONLY)))
+    for reason, counts in reasons:
+        if counts:
+            notes.append(f"Not read ({reason}): " + ", ".join(
+                f"{count} {rtype}" for rtype, count in sorted(counts.items())) + ".")
+    return notes
+
+
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
     """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
     never one resource: two Patients under one fullUrl would otherwise merge into one."""
@@ -308,8 +347,9 @@ def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
     for i, entry in enumerate(entries):
         full_url = entry.get("fullUrl")
         resource = entry.get("resource")
-        version = ((resource.get("meta") or {}).get("versionId")
-                   if isinstance(resource, dict) else None)
+        meta = resource.get("meta") if isinstance(resource, dict) else None
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        version = version if isinstance(version, str) else None
         if full_url and (full_url, version) in seen:
             raise InvalidResource.single("invariant", "two entries of the bundle have the same "
                                                       "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")

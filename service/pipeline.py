@@ -15,6 +15,7 @@ from service.facts import build_facts
 from service.intake import Limits, check_entry_count, read_body, read_bundle
 from service.knowledge import Knowledge
 from service.reasoning import Reasoner
+from service.relevance import Relevance
 from service.report import Explanation, build_risk_assessment, explain
 
 
@@ -35,6 +36,7 @@ class Pipeline:
         self.kb = kb
         self.limits = limits or Limits()
         self.reasoner = Reasoner(kb)
+        self.relevance = Relevance(kb)
 
     def assess_body(self, body: bytes, as_of: str | None, now: Callable[[], datetime],
                     budget: Budget | None = None) -> Assessment:
@@ -47,7 +49,7 @@ class Pipeline:
         budget = budget or unlimited()
         check_entry_count(bundle, self.limits)
         budget.check()
-        record = read_bundle(bundle, budget.check)
+        record = read_bundle(bundle, budget.check, self.relevance)
         facts = build_facts(record, self.kb, as_of)
         budget.check()  # the engine's run is short and cannot be interrupted: it is the last
         started = time.perf_counter()
