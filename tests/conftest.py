@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.knowledge import Knowledge, load_knowledge
+from service.pipeline import Pipeline
 from service.samples import pinned
 from service.settings import Settings
+from tests.support.valid_output import validated_assess_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -31,6 +34,14 @@ SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*.json") if not p.name.endswith("
 def expected_for(sample: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(sample.with_suffix(".expected.json").read_text())
     return data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_risk_assessment_is_valid_r4() -> Iterator[None]:
+    """Our own output is validated here, in every test that assesses, not on every request."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Pipeline, "assess_bundle", validated_assess_bundle)
+        yield
 
 
 @pytest.fixture(scope="session")
