@@ -77,9 +77,12 @@ def test_the_byte_level_nesting_check_counts_as_a_walk_does(document: Any, limit
     (b'{"value": -9223372036854775809}', -9223372036854775809),
     (b'{"value": 18446744073709551615}', 18446744073709551615),
     (b'{"a": "see 12345678901234567890", "value": 1}', 1),  # a long number in a string
+    (b'{"a": "12345678901234567890 \\" 12345678901234567890", "value": 123456789012345678901234567890}',
+     123456789012345678901234567890),
     (b'{"value": 1e400}', math.inf),
     (b'{"value": 1, "value": 2}', 2),  # duplicate keys: the last, as before
-], ids=["30-digits", "below-int64", "uint64-max", "digits-in-text", "overflow", "duplicates"])
+], ids=["30-digits", "below-int64", "uint64-max", "digits-in-text", "text-then-number",
+         "overflow", "duplicates"])
 def test_numbers_and_keys_read_as_before(body: bytes, expected: Any) -> None:
     value = parse_json(body, LIMITS)["value"]
     assert value == expected and type(value) is type(expected)
