@@ -73,6 +73,8 @@ def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: N
     issues = _model_issues(Bundle, envelope, "Bundle", checked)
     issues += _binding_issues("Bundle", bundle, "Bundle")
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if i in unread:  # a JSON object with its type, found so by service.relevance
+            continue
         tick()
         resource = entry.get("resource") if isinstance(entry, dict) else None
         rtype = _resource_type(resource)
@@ -82,7 +84,7 @@ def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: N
                                             f"(a string)", f"{path}.resourceType"))
         elif resource is not None and not isinstance(resource, dict):
             issues.append(Issue("structure", f"{path}: must be a JSON object", path))
-        elif rtype in READ_TYPES and isinstance(resource, dict) and i not in unread:
+        elif rtype in READ_TYPES and isinstance(resource, dict):
             issues += _model_issues(get_fhir_model_class(rtype), resource, path)
             issues += _binding_issues(rtype, resource, path)
     return issues

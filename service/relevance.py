@@ -17,13 +17,9 @@ from typing import Any
 from service.knowledge import Knowledge
 
 # Where facts.py reads a resource's meaning, by type
-_CODED = {
-    "Condition": ("code",),
-    "Observation": ("code",),
-    "Procedure": ("code",),
-    "MedicationStatement": ("medicationCodeableConcept",),
-    "MedicationRequest": ("medicationCodeableConcept",),
-}
+_CODED = {"Condition": "code", "Observation": "code", "Procedure": "code",
+          "MedicationStatement": "medicationCodeableConcept",
+          "MedicationRequest": "medicationCodeableConcept"}
 UNKNOWN = "unknown"  # well-formed codings (or none), none of them the knowledge base's
 TEXT_ONLY = "text-only"  # no coding at all, only text: a person must read it
 
@@ -40,10 +36,11 @@ class Relevance:
     def why_unread(self, resource: dict[str, Any]) -> str | None:
         """None when the resource is read (validated, then counted or ignored by its status);
         else why not: UNKNOWN codes, or TEXT_ONLY."""
-        fields = _CODED.get(str(resource.get("resourceType")))
-        if fields is None or not _plain_subject(resource.get("subject")):
+        rtype = resource.get("resourceType")
+        field = _CODED.get(rtype) if type(rtype) is str else None
+        if field is None or not _plain_subject(resource.get("subject")):
             return None
-        concepts = [resource.get(name) for name in fields]
+        concepts = [resource.get(field)]
         components = resource.get("component")
         if components is not None:
             if not isinstance(components, list) or not all(isinstance(c, dict)
@@ -51,17 +48,17 @@ class Relevance:
                 return None
             concepts += [c.get("code") for c in components]
         codings = _codings(concepts)  # a concept absent (required, or a medicationReference): read
-        if codings is None or any(self._known(system, code) for system, code in codings):
+        if codings is None or not self._codes.isdisjoint(codings) or any(
+                self._in_category(system, code) for system, code in codings
+                if system in self._category_systems):
             return None
         texts = [c.get("text") for c in concepts if isinstance(c, dict)]
         return TEXT_ONLY if not codings and any(isinstance(t, str) and t.strip()
                                                 for t in texts) else UNKNOWN
 
-    def _known(self, system: str, code: str) -> bool:
-        if (system, code) in self._codes:
-            return True
-        return system in self._category_systems and any(
-            c.kind == "clinical" for c in self._kb.concepts_for(system, code))
+    def _in_category(self, system: str, code: str) -> bool:
+        """Below an ICD-10-CM category the knowledge includes with its descendants."""
+        return any(c.kind == "clinical" for c in self._kb.concepts_for(system, code))
 
 
 def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]] | None:
