@@ -383,6 +383,9 @@ def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) 
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
     """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
     never one resource: two Patients under one fullUrl would otherwise merge into one."""
+    full_urls = [url for url in (entry.get("fullUrl") for entry in entries) if url]
+    if len(set(full_urls)) == len(full_urls):  # the usual case, found without looking at versions
+        return
     seen: set[tuple[Any, Any]] = set()
     for i, entry in enumerate(entries):
         full_url = entry.get("fullUrl")
@@ -436,14 +439,12 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
         raise Unprocessable.single("processing",
                                    "the bundle holds more than one Patient; send one patient",
                                    "Bundle.entry.resource.ofType(Patient)")
-    used: dict[str, str] = {}
-    by_identifier: set[tuple[str, str]] = set()  # subjects given only by an identifier
-    for entry in clinical:
-        subject = entry["resource"].get("subject") or {}
-        if subject.get("reference"):
-            used.setdefault(refs.identity(subject["reference"]), subject["reference"])
-        elif subject.get("identifier"):
-            by_identifier.add(_identifier_key(subject["identifier"]))
+    subjects = [entry["resource"].get("subject") or {} for entry in clinical]
+    used: dict[str, str] = {}  # each distinct reference resolved once, the first kept
+    for reference in dict.fromkeys(s["reference"] for s in subjects if s.get("reference")):
+        used.setdefault(refs.identity(reference), reference)
+    by_identifier = {_identifier_key(s["identifier"]) for s in subjects  # given only by one
+                     if not s.get("reference") and s.get("identifier")}
     if patients:
         patient_identity = next(iter(distinct_patients))
         others = set(used) - {patient_identity}

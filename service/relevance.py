@@ -20,6 +20,7 @@ from service.knowledge import Knowledge
 _CODED = {"Condition": "code", "Observation": "code", "Procedure": "code",
           "MedicationStatement": "medicationCodeableConcept",
           "MedicationRequest": "medicationCodeableConcept"}
+_REFERENCE_ONLY = frozenset({"reference"})
 UNKNOWN = "unknown"  # well-formed codings (or none), none of them the knowledge base's
 TEXT_ONLY = "text-only"  # no coding at all, only text: a person must read it
 
@@ -40,7 +41,7 @@ class Relevance:
         field = _CODED.get(rtype) if type(rtype) is str else None
         if field is None or not _plain_subject(resource.get("subject")):
             return None
-        concepts = [resource.get(field)]
+        concepts: list[Any] = [resource.get(field)]
         components = resource.get("component")
         if components is not None:
             if not isinstance(components, list) or not all(isinstance(c, dict)
@@ -48,13 +49,15 @@ class Relevance:
                 return None
             concepts += [c.get("code") for c in components]
         codings = _codings(concepts)  # a concept absent (required, or a medicationReference): read
-        if codings is None or not self._codes.isdisjoint(codings) or any(
-                self._in_category(system, code) for system, code in codings
-                if system in self._category_systems):
+        if codings is None or not self._codes.isdisjoint(codings):
             return None
-        texts = [c.get("text") for c in concepts if isinstance(c, dict)]
-        return TEXT_ONLY if not codings and any(isinstance(t, str) and t.strip()
-                                                for t in texts) else UNKNOWN
+        for system, code in codings:
+            if system in self._category_systems and self._in_category(system, code):
+                return None
+        if codings:
+            return UNKNOWN
+        texts = [c.get("text") for c in concepts]
+        return TEXT_ONLY if any(isinstance(t, str) and t.strip() for t in texts) else UNKNOWN
 
     def _in_category(self, system: str, code: str) -> bool:
         """Below an ICD-10-CM category the knowledge includes with its descendants."""
@@ -84,7 +87,8 @@ def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]] | None:
 def _plain_subject(subject: Any) -> bool:
     """A subject the one-subject check can read without validation: absent, or a Reference
     whose `reference` is a string and whose `identifier` is an object of strings."""
-    if subject is None:
+    if subject is None or type(subject) is dict and subject.keys() == _REFERENCE_ONLY \
+            and type(subject["reference"]) is str:  # the usual shape, tested at once
         return True
     if not isinstance(subject, dict):
         return False
