@@ -10,16 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.bundles import AS_OF, Case
-from service import fhir
-from service.dates import parse_instant
-from service.facts import build_facts
-from service.intake import Limits, _unread, parse_json, patient_record
+from service.assess import fhir
+from service.assess.dates import parse_instant
+from service.assess.facts import build_facts
+from service.assess.intake import _unread, patient_record
+from service.assess.parse import Limits, parse_json
+from service.assess.pipeline import Pipeline
+from service.assess.reasoning import Reasoner
+from service.assess.relevance import Relevance
+from service.assess.report import build_risk_assessment, explain
 from service.knowledge import load_knowledge
-from service.pipeline import Pipeline
-from service.reasoning import Reasoner
-from service.relevance import Relevance
-from service.report import build_risk_assessment, explain
-from service.responses import fhir_response
+from service.web.responses import fhir_response
 
 STAGES = ("parse JSON", "validate FHIR", "map facts", "rules", "build + serialise", "total")
 

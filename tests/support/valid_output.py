@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import fhir
-from service.pipeline import Assessment, Pipeline
+from service.assess import fhir
+from service.assess.pipeline import Assessment, Pipeline
 
 _ASSESS = Pipeline.assess_bundle
 
