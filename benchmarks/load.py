@@ -27,10 +27,12 @@ class WrkResult:
 
 
 class Server:
-    def __init__(self, port: int, workers: int) -> None:
+    """`benchmarks.server` (the service and its floor), or `benchmarks.bare`."""
+
+    def __init__(self, port: int, workers: int, module: str = "benchmarks.server") -> None:
         self.port = port
         self.log: IO[bytes] = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.server", str(port),
+        self.process = subprocess.Popen([sys.executable, "-m", module, str(port),
                                          str(workers)], stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:

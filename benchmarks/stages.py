@@ -1,4 +1,5 @@
-"""In-process cost of each stage of one assessment, median and p99 over repeated runs."""
+"""In-process cost of each stage of one assessment, median and p99 over repeated runs, and of a
+whole `$assess` against a bare `json.loads` of the same body."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from benchmarks.bundles import AS_OF, Case
 from service.assess import fhir
 from service.assess.dates import parse_instant
 from service.assess.facts import build_facts
-from service.assess.intake import patient_record
+from service.assess.intake import _unread, patient_record
 from service.assess.parse import Limits, parse_json
+from service.assess.pipeline import Pipeline
 from service.assess.reasoning import Reasoner
+from service.assess.relevance import Relevance
 from service.assess.report import build_risk_assessment, explain
 from service.knowledge import load_knowledge
+from service.web.responses import fhir_response
 
 STAGES = ("parse JSON", "validate FHIR", "map facts", "rules", "build + serialise", "total")
 
@@ -25,15 +29,17 @@ def measure(case: Case, runs: int) -> dict[str, list[float]]:
     """Seconds per stage, per run (after two warm-up runs)."""
     kb = load_knowledge()
     reasoner = Reasoner(kb)
+    relevance = Relevance(kb)
     as_of = parse_instant(AS_OF)
     limits = Limits(max_entries=1_000_000)
     timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for run in range(runs + 2):
         clock = _Clock()
         bundle = clock.time("parse JSON", parse_json, case.body, limits)
-        issues = clock.time("validate FHIR", fhir.validate_bundle, bundle)
+        unread = clock.time("validate FHIR", _unread, bundle, relevance)
+        issues = clock.time("validate FHIR", fhir.validate_bundle, bundle, lambda: None, unread)
         assert not issues, issues[:3]
-        record, facts = clock.time("map facts", _facts, bundle, kb, as_of)
+        record, facts = clock.time("map facts", _facts, bundle, unread, kb, as_of)
         inference = clock.time("rules", reasoner.infer, facts)
         clock.time("build + serialise", _report, kb, record, facts, inference, as_of)
         if run >= 2:
@@ -43,15 +49,31 @@ def measure(case: Case, runs: int) -> dict[str, list[float]]:
     return timings
 
 
-def _facts(bundle: Any, kb: Any, as_of: Any) -> tuple[Any, Any]:
-    record = patient_record(bundle)
+def versus_json_loads(body: bytes, runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of a whole in-process `$assess` and of a bare `json.loads` of the same body,
+    run in turn so that both see the same machine."""
+    pipeline = Pipeline(load_knowledge(), Limits(max_entries=1_000_000))
+    as_of = parse_instant(AS_OF)
+    assess, loads = [], []
+    for run in range(runs + 2):
+        started = time.perf_counter()
+        pipeline.assess_body(body, AS_OF, lambda: as_of)
+        middle = time.perf_counter()
+        json.loads(body)
+        if run >= 2:
+            assess.append(middle - started)
+            loads.append(time.perf_counter() - middle)
+    return assess, loads
+
+
+def _facts(bundle: Any, unread: Any, kb: Any, as_of: Any) -> tuple[Any, Any]:
+    record = patient_record(bundle, unread)
     return record, build_facts(record, kb, as_of)
 
 
-def _report(kb: Any, record: Any, facts: Any, inference: Any, as_of: Any) -> str:
+def _report(kb: Any, record: Any, facts: Any, inference: Any, as_of: Any) -> bytes:
     resource = build_risk_assessment(kb, record, explain(kb, record, facts, inference), as_of)
-    assert not fhir.validate_resource(resource)
-    return json.dumps(resource, ensure_ascii=False)
+    return fhir_response(resource).get_data()
 
 
 class _Clock:

@@ -6,16 +6,27 @@ Helpers live in `tests/support/` (paths, posting a bundle, servers, generators, 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.assess.pipeline import Pipeline
 from service.knowledge import Knowledge, load_knowledge
 from service.settings import Settings
 from service.web.app import create_app
 from tests.support.paths import FIXED_NOW, KNOWLEDGE
+from tests.support.valid_output import validated_assess_bundle
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_risk_assessment_is_valid_r4() -> Iterator[None]:
+    """Our own output is validated here, in every test that assesses, not on every request."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Pipeline, "assess_bundle", validated_assess_bundle)
+        yield
 
 
 @pytest.fixture(scope="session")

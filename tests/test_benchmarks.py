@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.bundles import cases, grown
+from benchmarks.bare import FIXED, bare_app
+from benchmarks.bundles import CHART_ENTRIES, cases, chart, grown, unread
 from benchmarks.screen import BEGIN, END, population, section_of, without_section
-from benchmarks.stages import STAGES, measure
+from benchmarks.stages import STAGES, measure, versus_json_loads
 
 
 def test_the_grown_bundles_have_their_size_and_one_patient() -> None:
@@ -31,3 +32,21 @@ def test_the_screening_benchmark_builds_a_population_and_keeps_its_section(tmp_p
     document = "# Performance\n\n## Over HTTP\n" + section
     assert section_of(document) == section
     assert without_section(document) == "# Performance\n\n## Over HTTP\n"
+
+
+def test_the_chart_and_the_unread_bundles_have_their_size() -> None:
+    chart_bundle, unread_bundle = json.loads(chart(CHART_ENTRIES)), json.loads(unread(25))
+    assert len(chart_bundle["entry"]) == CHART_ENTRIES
+    assert [e["resource"]["resourceType"] for e in chart_bundle["entry"]].count("Patient") == 1
+    assert len(unread_bundle["entry"]) == len(json.loads(unread(0))["entry"]) + 25
+
+
+def test_assess_and_json_loads_are_timed_side_by_side() -> None:
+    assess, loads = versus_json_loads(unread(5), runs=3)
+    assert len(assess) == len(loads) == 3 and min(assess) > 0 and min(loads) > 0
+
+
+def test_the_bare_app_parses_and_answers_a_fixed_resource() -> None:
+    client = bare_app().test_client()
+    assert client.post("/bare", data=b'{"resourceType": "Bundle"}').get_json() == json.loads(FIXED)
+    assert client.post("/bare", data=b"not json").status_code == 500

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from service.assess import fhir
 from service.assess.dates import YEARS, parse_date, parse_instant, within_range
+from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance
 from service.errors import InvalidResource, Issue, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
@@ -62,19 +63,37 @@ class PatientRecord:
 # ---------------------------------------------------------------- bundle -> patient record
 
 
-def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
-                ) -> PatientRecord:
-    issues = fhir.validate_bundle(bundle, tick) or _out_of_range(bundle)
+def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
+                relevance: Relevance | None = None) -> PatientRecord:
+    """Validate what is read and make the record; with `relevance`, the resources whose codes
+    the knowledge base does not use are set aside first, never validated (without it, as the
+    tests' reference, every resource of a type read is read)."""
+    unread = _unread(bundle, relevance) if relevance is not None else {}
+    issues = fhir.validate_bundle(bundle, tick, unread) or _out_of_range(bundle, unread)
     if issues:
         raise InvalidResource(issues)
-    return patient_record(bundle)
+    return patient_record(bundle, unread)
 
 
-def _out_of_range(bundle: dict[str, Any]) -> list[Issue]:
+def _unread(bundle: dict[str, Any], relevance: Relevance) -> dict[int, str]:
+    """Entry index -> why its resource is not read (see service.assess.relevance)."""
+    entries = bundle.get("entry")
+    unread = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        why = relevance.why_unread(resource) if isinstance(resource, dict) else None
+        if why is not None:
+            unread[i] = why
+    return unread
+
+
+def _out_of_range(bundle: dict[str, Any], unread: Mapping[int, str]) -> list[Issue]:
     """Valid R4 that the assessment cannot compute with: instants near years 1 or 9999, an onset
     age beyond a lifetime, a quantity no float holds (each overflowed somewhere: a 500)."""
     issues = []
     for i, entry in enumerate(bundle.get("entry") or []):
+        if i in unread:
+            continue
         resource = entry.get("resource") or {}
         where = f"Bundle.entry[{i}].resource"
         for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
@@ -112,22 +131,25 @@ def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def patient_record(bundle: dict[str, Any]) -> PatientRecord:
-    """The one patient and the resources that count, from a bundle already validated."""
+def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = None
+                   ) -> PatientRecord:
+    """The one patient and the resources that count, from a bundle already validated; the
+    entries in `unread` are named in a note and held to the one-subject rule, nothing more."""
+    unread = unread or {}
     _check_unique_full_urls(bundle.get("entry") or [])
-    entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    indexed = [(i, e) for i, e in enumerate(bundle.get("entry") or [])
+               if isinstance(e.get("resource"), dict)]
+    entries = [e for _, e in indexed]
     refs = _ReferenceIndex(entries)
-    notes: list[str] = []
-    unread = Counter(e["resource"]["resourceType"] for e in entries
-                     if e["resource"]["resourceType"] not in fhir.READ_TYPES)
-    if unread:
-        notes.append("Not read (types this service does not use): " + ", ".join(
-            f"{count} {rtype}" for rtype, count in sorted(unread.items())) + ".")
+    notes = _unread_notes(entries, [(unread[i], e["resource"]["resourceType"])
+                                    for i, e in indexed if i in unread])
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
     subject = _single_subject(patients, clinical, refs)
     counted = []
-    for entry in clinical:
+    for i, entry in indexed:
+        if i in unread or entry["resource"]["resourceType"] not in CLINICAL_TYPES:
+            continue
         why_not = _why_not_counted(entry["resource"])
         if why_not:
             notes.append(f"Ignored {refs.ref_of(entry)}: {why_not}.")
@@ -147,15 +169,36 @@ def patient_record(bundle: dict[str, Any]) -> PatientRecord:
                          patients[0]["resource"] if patients else None)
 
 
+def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
+    """One note per reason a resource was not read, with the count of each type."""
+    notes = []
+    reasons = (("types this service does not use", Counter(
+                   e["resource"]["resourceType"] for e in entries
+                   if e["resource"]["resourceType"] not in fhir.READ_TYPES)),
+               ("codes the knowledge base does not use",
+                Counter(rtype for why, rtype in unread if why == UNKNOWN)),
+               ("coded only in text, which is not interpreted: review them",
+                Counter(rtype for why, rtype in unread if why == TEXT_ONLY)))
+    for reason, counts in reasons:
+        if counts:
+            notes.append(f"Not read ({reason}): " + ", ".join(
+                f"{count} {rtype}" for rtype, count in sorted(counts.items())) + ".")
+    return notes
+
+
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
     """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
     never one resource: two Patients under one fullUrl would otherwise merge into one."""
+    full_urls = [url for url in (entry.get("fullUrl") for entry in entries) if url]
+    if len(set(full_urls)) == len(full_urls):  # the usual case, found without looking at versions
+        return
     seen: set[tuple[Any, Any]] = set()
     for i, entry in enumerate(entries):
         full_url = entry.get("fullUrl")
         resource = entry.get("resource")
-        version = ((resource.get("meta") or {}).get("versionId")
-                   if isinstance(resource, dict) else None)
+        meta = resource.get("meta") if isinstance(resource, dict) else None
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        version = version if isinstance(version, str) else None
         if full_url and (full_url, version) in seen:
             raise InvalidResource.single("invariant", "two entries of the bundle have the same "
                                                       "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")
@@ -202,14 +245,12 @@ def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any
         raise Unprocessable.single("processing",
                                    "the bundle holds more than one Patient; send one patient",
                                    "Bundle.entry.resource.ofType(Patient)")
-    used: dict[str, str] = {}
-    by_identifier: set[tuple[str, str]] = set()  # subjects given only by an identifier
-    for entry in clinical:
-        subject = entry["resource"].get("subject") or {}
-        if subject.get("reference"):
-            used.setdefault(refs.identity(subject["reference"]), subject["reference"])
-        elif subject.get("identifier"):
-            by_identifier.add(_identifier_key(subject["identifier"]))
+    subjects = [entry["resource"].get("subject") or {} for entry in clinical]
+    used: dict[str, str] = {}  # each distinct reference resolved once, the first kept
+    for reference in dict.fromkeys(s["reference"] for s in subjects if s.get("reference")):
+        used.setdefault(refs.identity(reference), reference)
+    by_identifier = {_identifier_key(s["identifier"]) for s in subjects  # given only by one
+                     if not s.get("reference") and s.get("identifier")}
     if patients:
         patient_identity = next(iter(distinct_patients))
         others = set(used) - {patient_identity}

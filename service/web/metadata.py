@@ -33,7 +33,11 @@ def operation_definition() -> dict[str, Any]:
         "parameter": [
             {"name": "bundle", "use": "in", "min": 1, "max": "1", "type": "Bundle",
              "documentation": "The patient's Bundle (Patient, Condition, Observation, "
-                              "Procedure, MedicationStatement, MedicationRequest are read)."},
+                              "Procedure, MedicationStatement, MedicationRequest are read). A "
+                              "resource none of whose codings (code, a component's code, "
+                              "medicationCodeableConcept) the knowledge base uses is not read: "
+                              "not validated, counted in one note, still held to the one-subject "
+                              "rule."},
             {"name": "asOf", "use": "in", "min": 0, "max": "1", "type": "dateTime",
              "documentation": "Evaluation instant for durations and ages; default now."},
             {"name": "return", "use": "out", "min": 1, "max": "1", "type": "RiskAssessment",
