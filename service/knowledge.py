@@ -219,6 +219,30 @@ class Neuroanatomy:
 
 
 @dataclass(frozen=True)
+class OrderSet:
+    """Draft orders of one kind (CDS Hooks order-sign), by the codes of the resource's code."""
+
+    name: str
+    display: str
+    resource: str  # ServiceRequest | MedicationRequest
+    codes: tuple[Coding, ...]
+
+
+@dataclass(frozen=True)
+class OrderAdvice:
+    """What to say when one of `orders` is ordered and one of `conclusions` was reached."""
+
+    id: str
+    orders: tuple[str, ...]
+    conclusions: tuple[str, ...]
+    early_only: bool  # only while no finding behind the conclusion is `persisting`
+    indicator: str  # CDS Hooks card indicator
+    summary: str  # may hold {weeks}: radicular_persisting_min_days in weeks
+    text: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Knowledge:
     id: str
     version: str
@@ -240,6 +264,8 @@ class Knowledge:
     code_index: Mapping[tuple[str, str], tuple[Concept, ...]]
     descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(
         default_factory=dict)
+    orders: Mapping[str, OrderSet] = dataclasses.field(default_factory=dict)  # orders.yaml
+    order_advice: tuple[OrderAdvice, ...] = ()
 
     def concepts_for(self, system: str, code: str) -> tuple[Concept, ...]:
         """Every concept whose value set holds this coding (a code may sit in several), or an
@@ -561,7 +587,8 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     )
     _check_rules(kb)
     gaps = _load_gaps(root, source_ids, _derivable_names(kb) | set(concepts))
-    return dataclasses.replace(kb, gaps=gaps)
+    orders, advice = _load_orders(root, systems, source_ids, conclusions, concepts)
+    return dataclasses.replace(kb, gaps=gaps, orders=orders, order_advice=advice)
 
 
 def _read_yaml(root: Path, name: str) -> Any:
@@ -599,21 +626,7 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
         name = f"valuesets/{path.name}"
         data = _load(root, name, ValueSetFileSchema())
         for concept_name, raw in data["concepts"].items():
-            codes = []
-            for i, code in enumerate(raw["codes"]):
-                where = f"concepts.{concept_name}.codes.{i}"
-                if code["system"] not in systems:
-                    raise KnowledgeError(name, f"{where}.system",
-                                f"unknown system {code['system']!r}; add it to manifest.yaml")
-                if code["ref"] not in source_ids:
-                    raise KnowledgeError(name, f"{where}.ref", f"unknown source {code['ref']!r}")
-                if code["descendants"] and systems[code["system"]] != ICD10CM:
-                    raise KnowledgeError(name, f"{where}.descendants",
-                                "only ICD-10-CM codes (whose hierarchy is their prefixes) may "
-                                "include their descendants")
-                codes.append(Coding(systems[code["system"]], code["code"], code["display"],
-                                    code["tag"], code["ref"], code.get("side"),
-                                    code["descendants"]))
+            codes = _codings(name, f"concepts.{concept_name}", raw["codes"], systems, source_ids)
             previous = merged.get(concept_name)
             if previous is not None and previous.kind != data["kind"]:
                 raise KnowledgeError(name, f"concepts.{concept_name}",
@@ -631,6 +644,26 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
                 comparison=raw.get("comparison", previous.comparison if previous else ">="),
             )
     return merged
+
+
+def _codings(file: str, where: str, raw_codes: list[dict[str, Any]], systems: Mapping[str, str],
+             source_ids: set[str]) -> list[Coding]:
+    """A value set's codes, each with a known system and source."""
+    codes = []
+    for i, code in enumerate(raw_codes):
+        at = f"{where}.codes.{i}"
+        if code["system"] not in systems:
+            raise KnowledgeError(file, f"{at}.system",
+                                 f"unknown system {code['system']!r}; add it to manifest.yaml")
+        if code["ref"] not in source_ids:
+            raise KnowledgeError(file, f"{at}.ref", f"unknown source {code['ref']!r}")
+        if code["descendants"] and systems[code["system"]] != ICD10CM:
+            raise KnowledgeError(file, f"{at}.descendants",
+                                 "only ICD-10-CM codes (whose hierarchy is their prefixes) may "
+                                 "include their descendants")
+        codes.append(Coding(systems[code["system"]], code["code"], code["display"], code["tag"],
+                            code["ref"], code.get("side"), code["descendants"]))
+    return codes
 
 
 def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
@@ -898,3 +931,65 @@ def _check_rules(kb: Knowledge) -> None:
             if name in withdrawable:
                 raise KnowledgeError(file, f"{rule.id}.unless",
                             f"{name!r} can itself be withdrawn; `unless` must name stable evidence")
+
+
+# ---------------------------------------------------------------- orders (CDS Hooks order-sign)
+
+
+class OrderSetSchema(_Strict):
+    display = fields.String(required=True)
+    resource = fields.String(required=True,
+                             validate=validate.OneOf(["ServiceRequest", "MedicationRequest"]))
+    concepts = fields.List(fields.String(), load_default=list)
+    codes = fields.List(fields.Nested(CodingSchema), load_default=list)
+
+
+class OrderAdviceSchema(_Strict):
+    id = fields.String(required=True, validate=NAME)
+    orders = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    conclusions = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    early_only = fields.Boolean(load_default=False)
+    indicator = fields.String(required=True,
+                              validate=validate.OneOf(["critical", "warning", "info"]))
+    summary = fields.String(required=True)
+    text = fields.String(required=True)
+    sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+class OrdersFileSchema(_Strict):
+    orders = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(OrderSetSchema),
+                         required=True)
+    advice = fields.List(fields.Nested(OrderAdviceSchema), required=True)
+
+
+def _load_orders(root: Path, systems: Mapping[str, str], source_ids: set[str],
+                 conclusions: Mapping[str, ConclusionDef], concepts: Mapping[str, Concept]
+                 ) -> tuple[dict[str, OrderSet], tuple[OrderAdvice, ...]]:
+    """orders.yaml: the order value sets (named apart from the concepts: both are published as
+    ValueSets) and the advice, every name in it cross-checked."""
+    file = "orders.yaml"
+    data = _load(root, file, OrdersFileSchema())
+    orders = {}
+    for name, raw in data["orders"].items():
+        if name in concepts:
+            raise KnowledgeError(file, f"orders.{name}", "already the name of a concept")
+        for concept in raw["concepts"]:
+            if concept not in concepts:
+                raise KnowledgeError(file, f"orders.{name}.concepts", f"unknown concept {concept!r}")
+        codes = [code for concept in raw["concepts"] for code in concepts[concept].codes]
+        codes += _codings(file, f"orders.{name}", raw["codes"], systems, source_ids)
+        if not codes:
+            raise KnowledgeError(file, f"orders.{name}", "names no concept and no code")
+        orders[name] = OrderSet(name, raw["display"], raw["resource"], tuple(codes))
+    advice = []
+    for i, raw in enumerate(data["advice"]):
+        where = f"advice.{i}"
+        for field, known in (("orders", orders), ("conclusions", conclusions)):
+            for value in raw[field]:
+                if value not in known:
+                    raise KnowledgeError(file, f"{where}.{field}", f"unknown name {value!r}")
+        _check_sources(file, f"{where}.sources", raw["sources"], source_ids)
+        advice.append(OrderAdvice(raw["id"], tuple(raw["orders"]), tuple(raw["conclusions"]),
+                                  raw["early_only"], raw["indicator"], raw["summary"],
+                                  " ".join(raw["text"].split()), tuple(raw["sources"])))
+    return orders, tuple(advice)
