@@ -14,7 +14,8 @@ from werkzeug.exceptions import NotFound
 
 from service.body import request_body
 from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
-from service.cds_request import PREFETCH, gather_bundle, read_hook_call
+from service.cds_orders import match_orders, order_cards, read_draft_orders
+from service.cds_request import PREFETCH, about_patient, gather_bundle, read_hook_call
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
 from service.fhir_client import FetchLimits, FhirClient
 from service.intake import parse_json
@@ -47,6 +48,14 @@ SERVICES = {service.id: service for service in (
     CdsService("spinefoot-order-select", "order-select",
                "Spinefoot: back-related foot pain, when ordering", _DESCRIPTION
                + " Shown when an order is selected, e.g. lumbar imaging or a referral."),
+    CdsService("spinefoot-order-sign", "order-sign",
+               "Spinefoot: lumbar imaging, referrals and sciatica medicines, when signing",
+               "Relates the draft orders (lumbar spine MRI, CT or X-ray; spinal surgery referral; "
+               "physiotherapy; epidural injection; gabapentinoids and oral corticosteroids) to "
+               "the patient's assessment: red flags give the emergency or urgent card; imaging "
+               "or a surgical referral in the first weeks of radicular pain without red flags, "
+               "or a medicine NICE NG59 advises against for sciatica, gives its advice. "
+               "Decision support only."),
 )}
 
 
@@ -76,17 +85,26 @@ def discovery() -> Response:
 @cds.post("/cds-services/<service_id>")
 def call(service_id: str) -> Response:
     _authenticate(f"/cds-services/{service_id}")  # first: nothing is said to strangers
-    _service(service_id)
+    service = _service(service_id)
     hook_call = read_hook_call(_json_body())
     rt = runtime()
+    pipeline = rt.ready_pipeline()
+    drafts = None
+    if service.hook == "order-sign":  # nothing ordered that the knowledge speaks of: no card
+        drafts = match_orders(pipeline.kb, read_draft_orders(hook_call.context, lambda order: (
+            about_patient(order, hook_call.patient_id, {}))))
+        if not drafts:
+            return json_response({"cards": []})
     bundle = gather_bundle(hook_call, rt.settings.cds_fhir_servers, _client_factory(rt.settings))
     if bundle is None:
         return json_response({"cards": []})
-    pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
     rt.note(assessment)
-    return json_response({"cards": build_cards(pipeline.kb, assessment.explanation,
-                                               assessment.resource, hook_call.hook_instance)})
+    cards = (build_cards(pipeline.kb, assessment.explanation, assessment.resource,
+                         hook_call.hook_instance) if drafts is None
+             else order_cards(pipeline.kb, assessment.explanation, assessment.resource,
+                              hook_call.hook_instance, drafts))
+    return json_response({"cards": cards})
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:

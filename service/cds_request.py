@@ -28,7 +28,7 @@ PREFETCH = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
 SUBJECT_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
-                 "MedicationRequest")  # what the prefetch templates ask for, by patient
+                 "MedicationRequest", "ServiceRequest")  # read by patient: prefetch, draft orders
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 PLACEHOLDER = "..."
 _ABSENT = object()
@@ -80,6 +80,7 @@ class HookCall:
     prefetch: dict[str, Any]
     fhir_server: str | None
     token: str | None
+    context: dict[str, Any]
 
 
 def read_hook_call(document: Any) -> HookCall:
@@ -99,7 +100,7 @@ def read_hook_call(document: Any) -> HookCall:
     authorization = data.get("fhirAuthorization") or {}
     return HookCall(str(data["hookInstance"]), data["context"]["patientId"],
                     data.get("prefetch") or {}, data.get("fhirServer"),
-                    authorization.get("access_token"))
+                    authorization.get("access_token"), data["context"])
 
 
 def _find_placeholder(node: Any, path: str) -> str | None:
@@ -168,7 +169,7 @@ def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
     targets = {e["fullUrl"]: e["resource"] for e in entries if isinstance(e.get("fullUrl"), str)}
     foreign = [f"{resource.get('resourceType')}/{resource.get('id', '?')}"
                for resource in (entry["resource"] for entry in entries)
-               if not _about(resource, patient_id, targets)]
+               if not about_patient(resource, patient_id, targets)]
     if foreign:
         raise PreconditionFailed.single(
             "conflict", f"the data gathered holds {len(foreign)} resource(s) not about "
@@ -176,7 +177,8 @@ def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
             "context.patientId")
 
 
-def _about(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:
+def about_patient(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:
+    """The resource is the Patient `patient_id`, names it as its subject, or is not read."""
     rtype = resource.get("resourceType")
     if rtype == "Patient":
         return resource.get("id") == patient_id

@@ -266,6 +266,7 @@ class Knowledge:
         default_factory=dict)
     orders: Mapping[str, OrderSet] = dataclasses.field(default_factory=dict)  # orders.yaml
     order_advice: tuple[OrderAdvice, ...] = ()
+    order_pathway_card: frozenset[str] = frozenset()  # pathways whose card any order gets
 
     def concepts_for(self, system: str, code: str) -> tuple[Concept, ...]:
         """Every concept whose value set holds this coding (a code may sit in several), or an
@@ -587,8 +588,8 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     )
     _check_rules(kb)
     gaps = _load_gaps(root, source_ids, _derivable_names(kb) | set(concepts))
-    orders, advice = _load_orders(root, systems, source_ids, conclusions, concepts)
-    return dataclasses.replace(kb, gaps=gaps, orders=orders, order_advice=advice)
+    return dataclasses.replace(kb, gaps=gaps, **_load_orders(root, systems, source_ids,
+                                                             conclusions, pathways, concepts))
 
 
 def _read_yaml(root: Path, name: str) -> Any:
@@ -960,15 +961,19 @@ class OrdersFileSchema(_Strict):
     orders = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(OrderSetSchema),
                          required=True)
     advice = fields.List(fields.Nested(OrderAdviceSchema), required=True)
+    pathway_card = fields.List(fields.String(), required=True)
 
 
 def _load_orders(root: Path, systems: Mapping[str, str], source_ids: set[str],
-                 conclusions: Mapping[str, ConclusionDef], concepts: Mapping[str, Concept]
-                 ) -> tuple[dict[str, OrderSet], tuple[OrderAdvice, ...]]:
+                 conclusions: Mapping[str, ConclusionDef], pathways: Mapping[str, PathwayDef],
+                 concepts: Mapping[str, Concept]) -> dict[str, Any]:
     """orders.yaml: the order value sets (named apart from the concepts: both are published as
-    ValueSets) and the advice, every name in it cross-checked."""
+    ValueSets), the advice and the pathways whose own card any order gets, all cross-checked."""
     file = "orders.yaml"
     data = _load(root, file, OrdersFileSchema())
+    for name in data["pathway_card"]:
+        if name not in pathways:
+            raise KnowledgeError(file, "pathway_card", f"unknown pathway {name!r}")
     orders = {}
     for name, raw in data["orders"].items():
         if name in concepts:
@@ -992,4 +997,5 @@ def _load_orders(root: Path, systems: Mapping[str, str], source_ids: set[str],
         advice.append(OrderAdvice(raw["id"], tuple(raw["orders"]), tuple(raw["conclusions"]),
                                   raw["early_only"], raw["indicator"], raw["summary"],
                                   " ".join(raw["text"].split()), tuple(raw["sources"])))
-    return orders, tuple(advice)
+    return {"orders": orders, "order_advice": tuple(advice),
+            "order_pathway_card": frozenset(data["pathway_card"])}

@@ -64,7 +64,8 @@ def test_discovery_lists_the_services_with_prefetch_templates(client: FlaskClien
     assert_no_empty_values(body)
     hooks = {s["id"]: s["hook"] for s in body["services"]}
     assert hooks == {"spinefoot-back-foot": "patient-view",
-                     "spinefoot-order-select": "order-select"}
+                     "spinefoot-order-select": "order-select",
+                     "spinefoot-order-sign": "order-sign"}
     prefetch = body["services"][0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert {template.split("?")[0] for template in prefetch.values()} >= {
