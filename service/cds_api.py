@@ -12,6 +12,7 @@ from flask import Blueprint, Response, g, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound
 
+from service.artifact_api import cacheable
 from service.body import request_body
 from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
 from service.cds_orders import match_orders, order_cards, read_draft_orders
@@ -74,12 +75,16 @@ def _authenticate(path: str) -> None:
 @cds.get("/cds-services")
 def discovery() -> Response:
     _authenticate("/cds-services")
-    return json_response({"services": [
+    rt = runtime()
+    response = json_response({"services": [
         {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id,
          "prefetch": dict(PREFETCH),
          "usageRequirements": "Prefetch the templates, or send fhirServer with fhirAuthorization "
                               "for a FHIR server this service is configured to reach."}
         for s in SERVICES.values()]})
+    if rt.artifacts is None:  # the knowledge is still loading: nothing to tag it with
+        return response
+    return cacheable(response, rt.artifacts.etag, private=rt.cds_verifier is not None)
 
 
 @cds.post("/cds-services/<service_id>")
