@@ -16,7 +16,7 @@ from service.artifact_api import cacheable
 from service.body import request_body
 from service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
 from service.cds_orders import match_orders, order_cards, read_draft_orders
-from service.cds_request import PREFETCH, about_patient, gather_bundle, read_hook_call
+from service.cds_request import PREFETCH, Servers, about_patient, gather_bundle, read_hook_call
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
 from service.fhir_client import FetchLimits, FhirClient
 from service.intake import parse_json
@@ -79,8 +79,11 @@ def discovery() -> Response:
     response = json_response({"services": [
         {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id,
          "prefetch": dict(PREFETCH),
-         "usageRequirements": "Prefetch the templates, or send fhirServer with fhirAuthorization "
-                              "for a FHIR server this service is configured to reach."}
+         "usageRequirements": "Prefetch the templates, or send fhirServer (with "
+                              "fhirAuthorization unless the server is open) for a FHIR server "
+                              "this service is configured to reach."
+                              + (" context.draftOrders is required." if s.hook == "order-sign"
+                                 else "")}
         for s in SERVICES.values()]})
     if rt.artifacts is None:  # the knowledge is still loading: nothing to tag it with
         return response
@@ -100,7 +103,8 @@ def call(service_id: str) -> Response:
             about_patient(order, hook_call.patient_id, {}))))
         if not drafts:
             return json_response({"cards": []})
-    bundle = gather_bundle(hook_call, rt.settings.cds_fhir_servers, _client_factory(rt.settings))
+    servers = Servers(rt.settings.cds_fhir_servers, rt.settings.cds_open_fhir_servers)
+    bundle = gather_bundle(hook_call, servers, _client_factory(rt.settings))
     if bundle is None:
         return json_response({"cards": []})
     assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
@@ -112,7 +116,7 @@ def call(service_id: str) -> Response:
     return json_response({"cards": cards})
 
 
-def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
+def _client_factory(settings: Settings) -> Callable[[str, str | None], FhirClient]:
     limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages,
                          settings.cds_fetch_max_bytes, settings.cds_fetch_deadline,
                          settings.max_json_depth)

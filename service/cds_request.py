@@ -122,8 +122,16 @@ def _find_placeholder(node: Any, path: str) -> str | None:
 # ---------------------------------------------------------------- the patient's Bundle
 
 
-def gather_bundle(call: HookCall, allowed_servers: tuple[str, ...],
-                  client: Callable[[str, str], FhirClient]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Servers:
+    """The FHIR servers a call may make the service fetch from (the site's settings)."""
+
+    tokened: tuple[str, ...] = ()  # with the call's bearer token: SPINEFOOT_CDS_FHIR_SERVERS
+    open: tuple[str, ...] = ()  # without any token: SPINEFOOT_CDS_OPEN_FHIR_SERVERS
+
+
+def gather_bundle(call: HookCall, servers: Servers,
+                  client: Callable[[str, str | None], FhirClient]) -> dict[str, Any] | None:
     """Prefetch first; missing keys (absent, or an OperationOutcome) from the FHIR server.
 
     None when there is nothing at all about the patient (no card to show).
@@ -138,23 +146,29 @@ def gather_bundle(call: HookCall, allowed_servers: tuple[str, ...],
         elif value is not None:
             entries.extend(_entries_of(value))
     if missing:
-        entries.extend(_fetch(call, missing, allowed_servers, client))
+        entries.extend(_fetch(call, missing, servers, client))
     if not entries:
         return None
     _check_patient(entries, call.patient_id)
     return {"resourceType": "Bundle", "type": "collection", "entry": _distinct(entries)}
 
 
-def _fetch(call: HookCall, keys: list[str], allowed_servers: tuple[str, ...],
-           client: Callable[[str, str], FhirClient]) -> list[dict[str, Any]]:
-    if not call.fhir_server or not call.token:
+def _fetch(call: HookCall, keys: list[str], servers: Servers,
+           client: Callable[[str, str | None], FhirClient]) -> list[dict[str, Any]]:
+    """A token goes only to a server allowed for tokens; with no token, only an open server
+    is asked (as the CDS Hooks sandbox calls, with no fhirAuthorization)."""
+    lacking = ", ".join(keys)
+    if not call.fhir_server:
         raise PreconditionFailed.single(
-            "incomplete", f"prefetch lacks {', '.join(keys)}, and the request has no fhirServer "
-                          f"with fhirAuthorization to fetch them from", "prefetch")
-    if not any(same_server(call.fhir_server, allowed) for allowed in allowed_servers):
+            "incomplete", f"prefetch lacks {lacking}, and the request has no fhirServer to "
+                          f"fetch them from", "prefetch")
+    allowed, setting = ((servers.tokened, "SPINEFOOT_CDS_FHIR_SERVERS") if call.token
+                        else (servers.open, "SPINEFOOT_CDS_OPEN_FHIR_SERVERS"))
+    if not any(same_server(call.fhir_server, server) for server in allowed):
         raise PreconditionFailed.single(
-            "security", f"prefetch lacks {', '.join(keys)}, and this service may not fetch from "
-                        f"{call.fhir_server} (allowed: SPINEFOOT_CDS_FHIR_SERVERS)", "fhirServer")
+            "security" if call.token or allowed else "incomplete",
+            f"prefetch lacks {lacking}, and this service may not fetch from {call.fhir_server} "
+            f"{'with' if call.token else 'without'} a token (allowed: {setting})", "fhirServer")
     found: list[dict[str, Any]] = []
     with client(call.fhir_server, call.token) as fhir:
         for key in keys:

@@ -34,13 +34,15 @@ class FetchLimits:
 class FhirClient:
     """One client per hook call: the base URL and token belong to that call."""
 
-    def __init__(self, base_url: str, token: str, limits: FetchLimits) -> None:
+    def __init__(self, base_url: str, token: str | None, limits: FetchLimits) -> None:
+        """No token: an open server, asked without any Authorization header."""
         self._base = base_url.rstrip("/")
         self._limits = limits
         self._bytes_left = limits.max_bytes
         self._deadline = time.monotonic() + limits.deadline
         self._http = httpx.Client(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+            headers={"Accept": "application/fhir+json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})},
             timeout=limits.timeout, follow_redirects=False)
 
     def __enter__(self) -> FhirClient:

@@ -322,6 +322,26 @@ def test_a_refused_token_is_412_and_not_echoed(fhir_server: str) -> None:
     assert "answered 401" in message and "wrong-token-123" not in message
 
 
+def test_without_a_token_only_an_open_server_is_asked(fhir_server: str) -> None:
+    request = hook_request(server_style(SAMPLES / "05-s1-radiculopathy-surgical.json"),
+                           fhirServer=fhir_server)  # no fhirAuthorization, as the sandbox calls
+    request["prefetch"] = {}
+    message = error(fetching_app(fhir_server).post(SERVICE, json=request), 412)
+    assert "without a token (allowed: SPINEFOOT_CDS_OPEN_FHIR_SERVERS)" in message
+    assert asked(fhir_server) == []
+
+
+def test_a_token_never_goes_to_a_server_that_is_only_open(fhir_server: str) -> None:
+    request = hook_request(server_style(SAMPLES / "05-s1-radiculopathy-surgical.json"),
+                           fhirServer=fhir_server, fhirAuthorization=authorization())
+    request["prefetch"] = {}
+    app = create_app(Settings(knowledge_dir=KNOWLEDGE, cds_open_fhir_servers=(fhir_server,)),
+                     now=lambda: FIXED_NOW)
+    message = error(app.test_client().post(SERVICE, json=request), 412)
+    assert "with a token (allowed: SPINEFOOT_CDS_FHIR_SERVERS)" in message
+    assert asked(fhir_server) == []
+
+
 def test_an_unreachable_server_is_412() -> None:
     server = "http://127.0.0.1:9/fhir"  # the discard port: nothing listens
     request = hook_request(server_style(SAMPLE_FILES[0]), fhirServer=server,
