@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,15 @@ def test_a_wrong_orders_file_names_the_field(knowledge_copy: Path, old: str, new
     with pytest.raises(KnowledgeError, match=message) as error:
         load_knowledge(knowledge_copy)
     assert str(error.value).startswith("orders.yaml")
+
+
+def test_the_shipped_order_sign_call_gives_its_two_cards(client: FlaskClient) -> None:
+    path = SAMPLES / "cds-hooks" / "order-sign" / "04-l5-radiculopathy-mri-and-gabapentin.json"
+    response = client.post(ORDER_SIGN, json=json.loads(path.read_text()))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    cards = response.get_json()["cards"]
+    assert [(c["indicator"], c["source"]["topic"]["code"]) for c in cards] == [
+        ("warning", "imaging-early-radicular-pain"), ("warning", "medicine-not-advised-for-sciatica")]
+    assert "**Ordered:** MRI lumbar spine." in cards[0]["detail"]
+    assert cards[1]["suggestions"][0]["actions"][0]["resourceId"] == [
+        "MedicationRequest/draft-gabapentin"]
