@@ -17,7 +17,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "fhir_samples" / "05-s1-radiculopathy-surgical.json"
-SYNTHEA = ROOT.parent / "shared" / "realworld" / "synthea"
+SYNTHEA = ROOT / "tests" / "data" / "realworld" / "synthea"
 AS_OF = "2026-03-01T09:00:00Z"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
 import json
 import random
 import subprocess
@@ -22,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bundles import ROOT
-from service.dates import parse_instant
+from service.assess.dates import parse_instant
+from service.assess.pipeline import Pipeline
 from service.knowledge import load_knowledge
-from service.pipeline import Pipeline
 from service.screen.partition import classify
 from service.screen.patient import patient_bundle
 
@@ -33,7 +32,7 @@ BEGIN, END = "<!-- screen: benchmarks/screen.py -->", "<!-- /screen -->"
 AS_OF = "2026-03-01T09:00:00Z"
 SAMPLES = sorted(p for p in (ROOT / "fhir_samples").glob("*.json")
                  if not p.name.endswith(".expected.json"))
-SYNTHEA = ROOT / "tests" / "data" / "synthea"
+SYNTHEA = ROOT / "tests" / "data" / "realworld" / "synthea"
 FILLER = 15  # Synthea resources per generated patient, besides its clinical findings
 RUNS = (("local", 1), ("local", 2), ("spark", 1), ("spark", 2))
 
@@ -43,8 +42,8 @@ def population(count: int, folder: Path) -> Path:
     (vital signs, labs, encounters, conditions), as one NDJSON file per type and a manifest."""
     rng = random.Random(count)
     clinical = [_bundle(p)["entry"] for p in SAMPLES]
-    filler = [e["resource"] for p in sorted(SYNTHEA.glob("*.json.gz"))[:3]
-              for e in json.loads(gzip.decompress(p.read_bytes()))["entry"]
+    filler = [e["resource"] for p in sorted(SYNTHEA.glob("*/*.json"), key=lambda p: p.name)[:3]
+              for e in json.loads(p.read_bytes())["entry"]
               if e["resource"]["resourceType"] in ("Observation", "Condition", "Encounter")]
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {}

@@ -20,11 +20,11 @@ def main() -> None:
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="spinefoot-bench-metrics-")
     from flask import Response, request
 
-    from service.app import create_app
-    from service.intake import Limits, parse_json
+    from service.assess.parse import Limits, parse_json
     from service.logs import configure_logging
-    from service.responses import fhir_response
     from service.server import serve_app
+    from service.web.app import create_app
+    from service.web.responses import fhir_response
 
     settings = Settings(host="127.0.0.1", port=port, workers=workers)
     configure_logging("WARNING", "json")

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.bundles import AS_OF, Case
-from service import fhir
-from service.dates import parse_instant
-from service.facts import build_facts
-from service.intake import Limits, parse_json, patient_record
+from service.assess import fhir
+from service.assess.dates import parse_instant
+from service.assess.facts import build_facts
+from service.assess.intake import patient_record
+from service.assess.parse import Limits, parse_json
+from service.assess.reasoning import Reasoner
+from service.assess.report import build_risk_assessment, explain
 from service.knowledge import load_knowledge
-from service.reasoning import Reasoner
-from service.report import build_risk_assessment, explain
 
 STAGES = ("parse JSON", "validate FHIR", "map facts", "rules", "build + serialise", "total")
 

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from service.assess.pipeline import Pipeline
 from service.errors import KnowledgeError, SpinefootError, StartupError
 from service.knowledge import load_knowledge
 from service.outcome import operation_outcome
-from service.pipeline import Pipeline
 from service.samples import (
     differences,
     expectation_path,

@@ -15,7 +15,7 @@ EXPECTED_SUFFIX = ".expected.json"
 
 
 def samples_dir() -> Path:
-    return Path(str(importlib.resources.files("spinefoot_samples")))
+    return Path(str(importlib.resources.files("service.fhir_samples")))
 
 
 def is_expectation(path: Path) -> bool:

@@ -13,11 +13,11 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from service.app import create_app
 from service.logs import logging_config
 from service.metrics import mark_worker_dead, reserve_worker_files
-from service.runtime import Runtime
 from service.settings import MULTIPROC_ENV, Settings
+from service.web.app import create_app
+from service.web.runtime import Runtime
 
 log = logging.getLogger("spinefoot")
 

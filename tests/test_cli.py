@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from tests.conftest import SAMPLE_FILES, SAMPLES, expected_for, summary
+from tests.support.assess import expected_for, summary
+from tests.support.paths import SAMPLE_FILES, SAMPLES
 
 
 def test_assess_prints_the_risk_assessment(capsys: pytest.CaptureFixture[str]) -> None:

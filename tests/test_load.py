@@ -13,7 +13,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
+from tests.support.assess import expected_for, summary
+from tests.support.paths import ASSESS, SAMPLE_FILES
 from tests.support.server import running
 
 CLIENTS = 32

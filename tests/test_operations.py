@@ -18,12 +18,13 @@ from openapi_spec_validator import validate
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.apidocs import openapi_document
-from service.app import create_app, load_pipeline
 from service.cli import main
 from service.logs import logging_config
 from service.settings import Settings, SettingsError, load_settings, settings_table
-from tests.conftest import ASSESS, FIXED_NOW, KNOWLEDGE, ROOT, SAMPLES, post_bundle
+from service.web.apidocs import openapi_document
+from service.web.app import create_app, load_pipeline
+from tests.support.assess import post_bundle
+from tests.support.paths import ASSESS, FIXED_NOW, KNOWLEDGE, ROOT, SAMPLES
 
 SAMPLE = SAMPLES / "01-cauda-equina-acute.json"
 

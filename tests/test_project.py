@@ -1,14 +1,19 @@
-"""The project's own promises: CI runs the README's test command; the code is lint- and type-clean."""
+"""The project's own promises: CI runs the README's test command from a clone that stands alone;
+the code is formatted, lint- and type-clean, and its imports point one way."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
+
+TOOLS = Path(sys.executable).parent  # installed with the test extra
+MAX_MODULE_LINES = 300
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
@@ -19,8 +24,40 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-@pytest.mark.parametrize("tool,args", [("ruff", ["check", "service", "tests"]), ("mypy", [])])
+@pytest.mark.parametrize("tool,args", [
+    ("ruff", ["check", "service", "tests", "benchmarks"]),
+    ("ruff", ["format", "--check", "service", "tests", "benchmarks"]),
+    ("mypy", []),
+    ("lint-imports", []),
+])
 def test_static_checks_pass(tool: str, args: list[str]) -> None:
-    executable = Path(sys.executable).parent / tool  # installed with the test extra
-    result = subprocess.run([str(executable), *args], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([str(TOOLS / tool), *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_import_against_the_layers_is_caught(tmp_path: Path) -> None:
+    """The import contract is live: the assessment core importing the web layer breaks it."""
+    shutil.copytree(ROOT / "service", tmp_path / "service",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "service" / "assess" / "leak.py").write_text("import service.web.responses\n")
+    result = subprocess.run([str(TOOLS / "lint-imports")], cwd=tmp_path, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(tmp_path), "PATH": str(TOOLS)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "service.assess.leak -> service.web.responses" in result.stdout
+
+
+def test_no_module_is_over_the_size_a_reader_takes_in() -> None:
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for p in (ROOT / "service").rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_tests_and_benchmarks_read_nothing_outside_the_repository() -> None:
+    """A clone with no sibling `shared/` must pass: third-party data is copied into tests/data."""
+    readers = [p for folder in ("tests", "benchmarks") for p in (ROOT / folder).rglob("*.py")
+               if p != Path(__file__)]
+    outside = [str(p.relative_to(ROOT)) for p in readers
+               if "../shared" in (text := p.read_text()) or '"shared"' in text
+               or "ROOT.parent" in text]
+    assert outside == []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ASSESS, ROOT, SAMPLE_FILES
+from tests.support.paths import ASSESS, ROOT, SAMPLE_FILES
 from tests.support.server import Server, free_port, running
 
 NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")

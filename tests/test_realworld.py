@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import REALWORLD, post_bundle, summary
+from tests.support.assess import post_bundle, summary
+from tests.support.paths import REALWORLD
 
 SYNTHEA_POSITIVE = sorted((REALWORLD / "synthea" / "positive").glob("*.json"))
 SYNTHEA_NEGATIVE = sorted((REALWORLD / "synthea" / "negative").glob("*.json"))

@@ -12,7 +12,8 @@ from fhir.resources.R4B.riskassessment import RiskAssessment
 from flask.testing import FlaskClient
 from jsonschema import Draft6Validator
 
-from tests.conftest import REALWORLD, SAMPLE_FILES, expected_for, post_bundle, summary
+from tests.support.assess import expected_for, post_bundle, summary
+from tests.support.paths import REALWORLD, SAMPLE_FILES
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.server import gunicorn_options
 from service.settings import Settings
-from tests.conftest import ASSESS, SAMPLE_FILES, expected_for, summary
+from tests.support.assess import expected_for, summary
+from tests.support.paths import ASSESS, SAMPLE_FILES
 from tests.support.server import Server, running, start, wait_ready
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import ASSESS, SAMPLE_FILES
+from tests.support.paths import ASSESS, SAMPLE_FILES
 from tests.support.server import running
 from tests.support.slow_clients import attacking, probe
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.dates import format_instant, parse_instant
+from service.assess.dates import format_instant, parse_instant
 from service.knowledge import load_knowledge
 from service.logs import configure_logging
 from service.screen.bulk import BulkDataError, BulkExportClient, SmartBackendAuth

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from service.fhir import READ_TYPES
+from service.assess.fhir import READ_TYPES
 
 MANIFEST = "manifest.json"
 _SUFFIXES = (".ndjson", ".ndjson.gz")

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from service.fhir import READ_TYPES
+from service.assess.fhir import READ_TYPES
 from service.screen.export import Export, lines
 from service.screen.patient import Position, patient_key
 

@@ -17,11 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from service.dates import parse_instant
+from service.assess.dates import parse_instant
+from service.assess.pipeline import Pipeline
 from service.errors import Issue, SpinefootError
 from service.knowledge import load_knowledge
 from service.outcome import operation_outcome
-from service.pipeline import Pipeline
 
 log = logging.getLogger("spinefoot.screen")
 

@@ -13,8 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, SAMPLE_FILES
 from tests.support.generate import generated_bundle
+from tests.support.paths import REALWORLD, SAMPLE_FILES
 
 TRANSACTION_TIME = "2026-03-01T08:00:00Z"
 
@@ -96,9 +96,9 @@ def sample_patients() -> list[list[dict[str, Any]]]:
 
 
 def synthea_patients() -> list[list[dict[str, Any]]]:
-    """The 12 real-world Synthea patients copied into tests/data (see its SOURCE.md)."""
-    return [durable_resources(json.loads(gzip.decompress(p.read_bytes())))
-            for p in sorted((ROOT / "tests" / "data" / "synthea").glob("*.json.gz"))]
+    """The 12 real-world Synthea patients copied into tests/data/realworld (see its README)."""
+    return [durable_resources(json.loads(p.read_bytes()))
+            for p in sorted((REALWORLD / "synthea").glob("*/*.json"), key=lambda p: p.name)]
 
 
 def generated_patients(count: int) -> list[list[dict[str, Any]]]:

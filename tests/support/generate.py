@@ -15,7 +15,7 @@ import random
 from functools import cache
 from typing import Any
 
-from tests.conftest import SAMPLE_FILES
+from tests.support.paths import SAMPLE_FILES
 
 _SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
 _DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",

@@ -12,9 +12,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from service.facts import FactSet
+from service.assess.fact import FactSet
+from service.assess.reasoning import Inference
 from service.knowledge import RISKS, Knowledge, Rule
-from service.reasoning import Inference
 
 Content = frozenset[tuple[str, Any]]  # a fact: its fields, "t" (the kind) among them
 

@@ -1,0 +1,1 @@
+"""The assessment core: request body -> facts -> rules -> RiskAssessment. No Flask, no I/O."""

@@ -1,0 +1,283 @@
+"""From a Bundle to one patient's countable resources (contract §2).
+
+Validates the Bundle as R4, resolves references inside it, checks there is one subject, and
+keeps the resources that count by their status, recording why anything else was set aside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.assess import fhir
+from service.assess.dates import YEARS, parse_date, parse_instant, within_range
+from service.errors import InvalidResource, Issue, Unprocessable
+
+CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
+                  "MedicationRequest")
+_OBSERVATION_COUNTS = {"final", "amended", "corrected", "preliminary", "registered"}
+_PROCEDURE_COUNTS = {"completed", "in-progress"}
+_MEDICATION_COUNTS = {"active", "completed", "intended"}
+_CONDITION_IGNORED = {"refuted", "entered-in-error"}
+_CONDITION_HISTORY = {"inactive", "resolved", "remission"}
+# The instants the assessment reads, by type (each a path of member names)
+_READ_INSTANTS = {
+    "Patient": (("birthDate",),),
+    "Condition": (("onsetDateTime",), ("onsetPeriod", "start"), ("recordedDate",)),
+    "Observation": (("effectiveDateTime",), ("effectivePeriod", "start"), ("issued",)),
+}
+# The numbers it reads, with the range it can compute with (onsetAge is years from birth)
+_READ_NUMBERS = {
+    "Condition": ((("onsetAge", "value"), 0.0, 150.0),),
+    "Observation": ((("valueQuantity", "value"), -1e15, 1e15),),
+}
+
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource that counts: its JSON, how the bundle refers to it, and its place."""
+
+    type: str
+    data: dict[str, Any]
+    ref: str
+    history: bool = False  # a Condition whose clinicalStatus is inactive/resolved/remission
+    derived_from: tuple[str, ...] = ()  # refs of the counted resources it was derived from
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    subject: str
+    birth_date: date | None
+    resources: tuple[Resource, ...]
+    entry_count: int
+    notes: tuple[str, ...]
+    patient: dict[str, Any] | None = None  # the Patient resource, for a durable subject reference
+
+
+# ---------------------------------------------------------------- bundle -> patient record
+
+
+def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None
+                ) -> PatientRecord:
+    issues = fhir.validate_bundle(bundle, tick) or _out_of_range(bundle)
+    if issues:
+        raise InvalidResource(issues)
+    return patient_record(bundle)
+
+
+def _out_of_range(bundle: dict[str, Any]) -> list[Issue]:
+    """Valid R4 that the assessment cannot compute with: instants near years 1 or 9999, an onset
+    age beyond a lifetime, a quantity no float holds (each overflowed somewhere: a 500)."""
+    issues = []
+    for i, entry in enumerate(bundle.get("entry") or []):
+        resource = entry.get("resource") or {}
+        where = f"Bundle.entry[{i}].resource"
+        for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
+            value = _member(resource, path)
+            if isinstance(value, str) and not _instant_within_range(value):
+                issues.append(Issue("value", f"{value!r} is outside the years {YEARS}",
+                                    f"{where}.{'.'.join(path)}"))
+        for path, low, high in _READ_NUMBERS.get(str(resource.get("resourceType")), ()):
+            value = _member(resource, path)
+            if isinstance(value, int | float) and not _number_within(value, low, high):
+                issues.append(Issue("value", f"{'.'.join(path)} is not a number from {low:g} "
+                                             f"to {high:g}", f"{where}.{'.'.join(path)}"))
+    return issues
+
+
+def _number_within(value: float, low: float, high: float) -> bool:
+    """Also for a 4,300-digit integer, which no float can hold (it made a 500 when formatted)."""
+    try:
+        return math.isfinite(float(value)) and low <= value <= high
+    except OverflowError:
+        return False
+
+
+def _instant_within_range(value: str) -> bool:
+    try:
+        return within_range(parse_instant(value))
+    except ValueError:
+        return True  # a form R4 allows and this parser does not: the facts skip it, as before
+
+
+def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = resource
+    for name in path:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node
+
+
+def patient_record(bundle: dict[str, Any]) -> PatientRecord:
+    """The one patient and the resources that count, from a bundle already validated."""
+    _check_unique_full_urls(bundle.get("entry") or [])
+    entries = [e for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    refs = _ReferenceIndex(entries)
+    notes: list[str] = []
+    unread = Counter(e["resource"]["resourceType"] for e in entries
+                     if e["resource"]["resourceType"] not in fhir.READ_TYPES)
+    if unread:
+        notes.append("Not read (types this service does not use): " + ", ".join(
+            f"{count} {rtype}" for rtype, count in sorted(unread.items())) + ".")
+    patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
+    clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
+    subject = _single_subject(patients, clinical, refs)
+    counted = []
+    for entry in clinical:
+        why_not = _why_not_counted(entry["resource"])
+        if why_not:
+            notes.append(f"Ignored {refs.ref_of(entry)}: {why_not}.")
+        else:
+            counted.append(entry)
+    counted_refs = {refs.ref_of(entry) for entry in counted}
+    resources = []
+    for entry in counted:
+        resource = entry["resource"]
+        sources = (refs.ref_of(entries[i]) for i in _resolved(refs, resource.get("derivedFrom")))
+        resources.append(Resource(resource["resourceType"], resource, refs.ref_of(entry),
+                                  _is_history(resource),
+                                  tuple(r for r in sources if r in counted_refs)))
+    birth = patients[0]["resource"].get("birthDate") if patients else None
+    return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
+                         len(bundle.get("entry") or []), tuple(notes),
+                         patients[0]["resource"] if patients else None)
+
+
+def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
+    """R4 bdl-7: entries sharing a fullUrl (other than versions of one resource) are an error,
+    never one resource: two Patients under one fullUrl would otherwise merge into one."""
+    seen: set[tuple[Any, Any]] = set()
+    for i, entry in enumerate(entries):
+        full_url = entry.get("fullUrl")
+        resource = entry.get("resource")
+        version = ((resource.get("meta") or {}).get("versionId")
+                   if isinstance(resource, dict) else None)
+        if full_url and (full_url, version) in seen:
+            raise InvalidResource.single("invariant", "two entries of the bundle have the same "
+                                                      "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")
+        seen.add((full_url, version))
+
+
+class _ReferenceIndex:
+    """Resolves references inside the bundle: fullUrl (incl. urn:uuid), Type/id, absolute URLs."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._keys: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            resource = entry["resource"]
+            local = f"{resource['resourceType']}/{resource['id']}" if resource.get("id") else None
+            full = entry.get("fullUrl")
+            for key in (full, local):
+                if key:
+                    self._keys.setdefault(key, i)
+
+    def resolve(self, reference: str) -> int | None:
+        if reference in self._keys:
+            return self._keys[reference]
+        parts = reference.rstrip("/").split("/")
+        if len(parts) >= 2:  # absolute URL (or longer path) ending in Type/id
+            return self._keys.get(f"{parts[-2]}/{parts[-1]}")
+        return None
+
+    def ref_of(self, entry: dict[str, Any]) -> str:
+        resource = entry["resource"]
+        if entry.get("fullUrl"):
+            return str(entry["fullUrl"])
+        return f"{resource['resourceType']}/{resource.get('id', '?')}"
+
+    def identity(self, reference: str) -> str:
+        index = self.resolve(reference)
+        return f"#entry{index}" if index is not None else reference
+
+
+def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any]],
+                    refs: _ReferenceIndex) -> str:
+    """The one patient every resource is about, as the bundle refers to it (else 422)."""
+    distinct_patients = {refs.identity(refs.ref_of(p)) for p in patients}
+    if len(distinct_patients) > 1:
+        raise Unprocessable.single("processing",
+                                   "the bundle holds more than one Patient; send one patient",
+                                   "Bundle.entry.resource.ofType(Patient)")
+    used: dict[str, str] = {}
+    by_identifier: set[tuple[str, str]] = set()  # subjects given only by an identifier
+    for entry in clinical:
+        subject = entry["resource"].get("subject") or {}
+        if subject.get("reference"):
+            used.setdefault(refs.identity(subject["reference"]), subject["reference"])
+        elif subject.get("identifier"):
+            by_identifier.add(_identifier_key(subject["identifier"]))
+    if patients:
+        patient_identity = next(iter(distinct_patients))
+        others = set(used) - {patient_identity}
+        strangers = by_identifier - {_identifier_key(identifier) for identifier
+                                     in patients[0]["resource"].get("identifier") or []}
+        if others or strangers:
+            raise Unprocessable.single(
+                "processing", "resources in the bundle name a subject other than its Patient"
+                + (" (an identifier that is not the Patient's)" if strangers else ""),
+                "Bundle.entry.resource.subject")
+        return used.get(patient_identity, refs.ref_of(patients[0]))
+    if by_identifier and used:
+        raise Unprocessable.single("processing", "a subject given only by identifier cannot be "
+                                                 "matched without the Patient resource",
+                                   "Bundle.entry.resource.subject.identifier")
+    if len(used) > 1:
+        raise Unprocessable.single("processing", "resources in the bundle name two subjects",
+                                   "Bundle.entry.resource.subject")
+    if not used:
+        raise Unprocessable.single("processing",
+                                   "nothing in the bundle identifies a patient (no Patient, "
+                                   "no subject reference)", "Bundle.entry")
+    return next(iter(used.values()))
+
+
+def _identifier_key(identifier: dict[str, Any]) -> tuple[str, str]:
+    return str(identifier.get("system") or ""), str(identifier.get("value") or "")
+
+
+def _why_not_counted(resource: dict[str, Any]) -> str | None:
+    rtype = resource["resourceType"]
+    status = resource.get("status")
+    if rtype == "Condition":
+        verification = _status_code(resource.get("verificationStatus"))
+        if verification in _CONDITION_IGNORED:
+            return f"verificationStatus {verification}"
+        return None
+    if rtype == "Observation":
+        if status not in _OBSERVATION_COUNTS:
+            return f"status {status}"
+        if resource.get("dataAbsentReason"):
+            return "dataAbsentReason present"
+        return None
+    if rtype == "Procedure":
+        return None if status in _PROCEDURE_COUNTS else f"status {status}"
+    return None if status in _MEDICATION_COUNTS else f"status {status}"
+
+
+def _resolved(refs: _ReferenceIndex, references: Any) -> list[int]:
+    """The bundle entries a list of References points at (those outside the bundle are skipped)."""
+    found = []
+    for reference in references if isinstance(references, list) else []:
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        index = refs.resolve(target) if isinstance(target, str) else None
+        if index is not None:
+            found.append(index)
+    return found
+
+
+def _is_history(resource: dict[str, Any]) -> bool:
+    if resource["resourceType"] != "Condition":
+        return False
+    return _status_code(resource.get("clinicalStatus")) in _CONDITION_HISTORY
+
+
+def _status_code(concept: Any) -> str | None:
+    for coding in (concept or {}).get("coding") or []:
+        if coding.get("code"):
+            return str(coding["code"])
+    return None
+

@@ -1,0 +1,46 @@
+"""Reading one knowledge file: YAML parsed safely, validated, every fault named by file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import (
+    Schema,
+    ValidationError,
+)
+
+from service.errors import KnowledgeError, first_error
+
+
+def read_yaml(root: Path, name: str) -> Any:
+    path = root / name
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise KnowledgeError(name, "-", "file is missing") from None
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(name, "-", f"not valid YAML: {exc}") from None
+
+
+def load_file(root: Path, name: str, schema: Schema, many: bool = False) -> Any:
+    return validate_with(schema, read_yaml(root, name), name, many=many)
+
+
+def validate_with(schema: Schema, data: Any, file: str, where: str = "", many: bool = False) -> Any:
+    """`schema.load`, with its first error raised as a KnowledgeError at `where.field`."""
+    try:
+        return schema.load(data, many=many)
+    except ValidationError as exc:
+        field, message = first_error(exc.messages)
+        raise KnowledgeError(file, f"{where}.{field}" if where else field, message) from None
+
+
+
+
+def check_sources(file: str, field: str, names: list[str], source_ids: set[str]) -> None:
+    for name in names:
+        if name not in source_ids:
+            raise KnowledgeError(file, field, f"unknown source {name!r}")

@@ -1,0 +1,1 @@
+"""The HTTP face: the Flask app, the FHIR routes, conformance, API docs and the playground."""
