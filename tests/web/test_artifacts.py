@@ -135,6 +135,15 @@ def test_value_sets_can_be_searched_by_canonical_url(client: FlaskClient, kb: Kn
     assert none["total"] == 0 and "entry" not in none
 
 
+def test_a_searched_url_is_tagged_by_its_digest_not_echoed(client: FlaskClient) -> None:
+    odd = 'x"y\\z'
+    response = client.get("/fhir/ValueSet", query_string={"url": odd})
+    assert response.status_code == 200 and response.get_json()["total"] == 0
+    assert odd not in response.headers["ETag"]
+    other = client.get("/fhir/ValueSet", query_string={"url": "y"}).headers["ETag"]
+    assert other != response.headers["ETag"] != client.get("/fhir/ValueSet").headers["ETag"]
+
+
 @pytest.mark.parametrize("url", [f"{PLAN}x", "/fhir/Library/other", "/fhir/ValueSet/nothing"])
 def test_an_unknown_artifact_is_a_404_operation_outcome(client: FlaskClient, url: str) -> None:
     response = client.get(url)
