@@ -41,6 +41,7 @@ class Settings:
     base_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     cds_fhir_servers: tuple[str, ...] = ()
+    cds_open_fhir_servers: tuple[str, ...] = ()
     cds_fetch_timeout: float = 5.0
     cds_fetch_max_pages: int = 20
     cds_fetch_max_bytes: int = 10 * 1024 * 1024
@@ -153,6 +154,10 @@ class SettingsSchema(Schema):
     cds_fhir_servers = _CommaList(_http_url, metadata=_doc(
         "comma-separated FHIR base URLs that CDS Hooks calls may ask the service to fetch from "
         "(`fhirServer` must start with one); others get 412", "none (prefetch only)"))
+    cds_open_fhir_servers = _CommaList(_http_url, metadata=_doc(
+        "comma-separated FHIR base URLs that may be fetched from without a token, for calls with "
+        "no `fhirAuthorization` (an EHR's open endpoint, the CDS Hooks sandbox); a call with a "
+        "token still needs `SPINEFOOT_CDS_FHIR_SERVERS`", "none"))
     cds_fetch_timeout = fields.Float(validate=validate.Range(0.1, 60), metadata=_doc(
         "seconds allowed for each request to a `fhirServer`", "`5`"))
     cds_fetch_max_pages = fields.Integer(validate=validate.Range(1, 1000), metadata=_doc(

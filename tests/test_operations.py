@@ -129,7 +129,7 @@ def test_one_json_line_per_request_with_its_fields(fresh_app: Flask, log_lines: 
     assert line["request_id"] == response.headers["X-Request-ID"]
     assert (line["method"], line["path"], line["status"]) == ("POST", ASSESS, 200)
     assert line["entries"] == 4 and line["care_pathway"] == "emergency-assessment"
-    assert line["knowledge_version"] == "4.0.0" and line["duration_ms"] > 0
+    assert line["knowledge_version"] == "4.1.0" and line["duration_ms"] > 0
     assert line["level"] == "INFO" and line["time"]
 
 
@@ -271,7 +271,7 @@ def test_not_ready_until_the_knowledge_base_is_loaded() -> None:
     load_pipeline(app)
     assert client.get("/readyz").get_json() == {"status": "ready",
                                                 "knowledge": "spinefoot-back-foot",
-                                                "version": "4.0.0"}
+                                                "version": "4.1.0"}
     assert post_bundle(client, sample()).status_code == 200
 
 

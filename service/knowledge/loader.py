@@ -16,6 +16,7 @@ from pathlib import Path
 import pint
 
 from service.errors import KnowledgeError
+from service.knowledge.codes import read_codings
 from service.knowledge.files import check_sources, load_file, read_yaml, validate_with
 from service.knowledge.model import (
     Coding,
@@ -34,6 +35,7 @@ from service.knowledge.model import (
     Units,
     index_codes,
 )
+from service.knowledge.orders import load_orders
 from service.knowledge.rules import check_rules, derivable_names, generate_root_rules, load_rules
 from service.knowledge.schemas import (
     ConclusionSchema,
@@ -46,9 +48,6 @@ from service.knowledge.schemas import (
     SourcesSchema,
     ValueSetFileSchema,
     ValuesSchema,
-)
-from service.knowledge.vocabulary import (
-    ICD10CM,
 )
 
 # ---------------------------------------------------------------- loading
@@ -96,7 +95,8 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     )
     check_rules(kb)
     gaps = _load_gaps(root, source_ids, derivable_names(kb) | set(concepts))
-    return dataclasses.replace(kb, gaps=gaps)
+    return dataclasses.replace(kb, gaps=gaps, **load_orders(root, systems, source_ids,
+                                                            conclusions, pathways, concepts))
 
 
 
@@ -112,21 +112,8 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
         name = f"valuesets/{path.name}"
         data = load_file(root, name, ValueSetFileSchema())
         for concept_name, raw in data["concepts"].items():
-            codes = []
-            for i, code in enumerate(raw["codes"]):
-                where = f"concepts.{concept_name}.codes.{i}"
-                if code["system"] not in systems:
-                    raise KnowledgeError(name, f"{where}.system",
-                                f"unknown system {code['system']!r}; add it to manifest.yaml")
-                if code["ref"] not in source_ids:
-                    raise KnowledgeError(name, f"{where}.ref", f"unknown source {code['ref']!r}")
-                if code["descendants"] and systems[code["system"]] != ICD10CM:
-                    raise KnowledgeError(name, f"{where}.descendants",
-                                "only ICD-10-CM codes (whose hierarchy is their prefixes) may "
-                                "include their descendants")
-                codes.append(Coding(systems[code["system"]], code["code"], code["display"],
-                                    code["tag"], code["ref"], code.get("side"),
-                                    code["descendants"]))
+            codes = read_codings(name, f"concepts.{concept_name}", raw["codes"], systems,
+                                 source_ids)
             previous = merged.get(concept_name)
             if previous is not None and previous.kind != data["kind"]:
                 raise KnowledgeError(name, f"concepts.{concept_name}",

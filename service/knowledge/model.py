@@ -180,6 +180,30 @@ class Neuroanatomy:
 
 
 @dataclass(frozen=True)
+class OrderSet:
+    """Draft orders of one kind (CDS Hooks order-sign), by the codes of the resource's code."""
+
+    name: str
+    display: str
+    resource: str  # ServiceRequest | MedicationRequest
+    codes: tuple[Coding, ...]
+
+
+@dataclass(frozen=True)
+class OrderAdvice:
+    """What to say when one of `orders` is ordered and one of `conclusions` was reached."""
+
+    id: str
+    orders: tuple[str, ...]
+    conclusions: tuple[str, ...]
+    early_only: bool  # only while no finding behind the conclusion is `persisting`
+    indicator: str  # CDS Hooks card indicator
+    summary: str  # may hold {weeks}: radicular_persisting_min_days in weeks
+    text: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Knowledge:
     id: str
     version: str
@@ -201,6 +225,9 @@ class Knowledge:
     code_index: Mapping[tuple[str, str], tuple[Concept, ...]]
     descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(
         default_factory=dict)
+    orders: Mapping[str, OrderSet] = dataclasses.field(default_factory=dict)  # orders.yaml
+    order_advice: tuple[OrderAdvice, ...] = ()
+    order_pathway_card: frozenset[str] = frozenset()  # pathways whose card any order gets
 
     def concepts_for(self, system: str, code: str) -> tuple[Concept, ...]:
         """Every concept whose value set holds this coding (a code may sit in several), or an

@@ -265,3 +265,33 @@ class GapSchema(_Strict):
     missing = fields.List(fields.String(), load_default=list)  # none: a note whenever `when` holds
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+# ---------------------------------------------------------------- orders.yaml (order-sign)
+
+
+class OrderSetSchema(_Strict):
+    display = fields.String(required=True)
+    resource = fields.String(required=True,
+                             validate=validate.OneOf(["ServiceRequest", "MedicationRequest"]))
+    concepts = fields.List(fields.String(), load_default=list)
+    codes = fields.List(fields.Nested(CodingSchema), load_default=list)
+
+
+class OrderAdviceSchema(_Strict):
+    id = fields.String(required=True, validate=NAME)
+    orders = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    conclusions = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    early_only = fields.Boolean(load_default=False)
+    indicator = fields.String(required=True,
+                              validate=validate.OneOf(["critical", "warning", "info"]))
+    summary = fields.String(required=True)
+    text = fields.String(required=True)
+    sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+class OrdersFileSchema(_Strict):
+    orders = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(OrderSetSchema),
+                         required=True)
+    advice = fields.List(fields.Nested(OrderAdviceSchema), required=True)
+    pathway_card = fields.List(fields.String(), required=True)

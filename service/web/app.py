@@ -17,21 +17,23 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.assess.parse import Limits
 from service.assess.pipeline import Pipeline
-from service.errors import Issue, NotReady, SpinefootError, Unauthorized, UnsupportedMediaType
+from service.errors import Issue, NotReady, SpinefootError, Unauthorized
 from service.knowledge import load_knowledge
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.outcome import operation_outcome
 from service.settings import Settings, SettingsError
 from service.web.apidocs import docs
+from service.web.artifact_api import artifacts, cacheable
+from service.web.artifacts import build_artifacts
 from service.web.body import request_body
 from service.web.cds.api import cds
 from service.web.cds.auth import KeySet, ReplayCache, TokenVerifier
+from service.web.media import require_fhir_json
 from service.web.metadata import capability_statement, operation_definition
 from service.web.playground import playground
 from service.web.responses import fhir_response, json_response
 from service.web.runtime import Runtime, runtime
 
-_ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CORS_PATHS = (r"/fhir/*", r"/cds-services*")
 log = logging.getLogger("spinefoot")
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None,
     app.register_blueprint(api)
     app.register_blueprint(docs)
     app.register_blueprint(cds)
+    app.register_blueprint(artifacts)
     if settings.playground:  # off by default: it accepts patient data in a browser form
         app.register_blueprint(playground)
     app.register_error_handler(SpinefootError, _spinefoot_error)
@@ -79,8 +82,9 @@ def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerif
 def load_pipeline(app: Flask) -> None:
     rt: Runtime = app.extensions["spinefoot"]
     settings = rt.settings
-    rt.pipeline = Pipeline(load_knowledge(settings.knowledge_dir),
-                           Limits(settings.max_bundle_entries, settings.max_json_depth))
+    kb = load_knowledge(settings.knowledge_dir)
+    rt.artifacts = build_artifacts(kb, software_version())  # static per knowledge version
+    rt.pipeline = Pipeline(kb, Limits(settings.max_bundle_entries, settings.max_json_depth))
 
 
 # ---------------------------------------------------------------- routes
@@ -88,7 +92,7 @@ def load_pipeline(app: Flask) -> None:
 
 @api.post("/fhir/RiskAssessment/$assess")
 def assess() -> Response:
-    _require_fhir_json()
+    require_fhir_json()
     rt = runtime()
     body = request_body()
     assessment = rt.ready_pipeline().assess_body(body, request.args.get("asOf"), rt.clock,
@@ -99,8 +103,10 @@ def assess() -> Response:
 
 @api.get("/fhir/metadata")
 def metadata() -> Response:
-    return fhir_response(capability_statement(runtime().ready_pipeline().kb, software_version(),
-                                              runtime().settings.base_url))
+    rt = runtime()
+    statement = capability_statement(rt.ready_pipeline().kb, software_version(),
+                                     rt.settings.base_url)
+    return cacheable(fhir_response(statement), rt.ready_artifacts().etag)
 
 
 @api.get("/fhir/OperationDefinition/assess")
@@ -125,16 +131,6 @@ def readyz() -> Response:
 @api.get("/metrics")
 def metrics() -> Response:
     return Response(runtime().metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
-
-
-def _require_fhir_json() -> None:
-    params = {k.lower(): v.lower() for k, v in request.mimetype_params.items()}
-    if (request.mimetype not in _ACCEPTED_TYPES or params.get("charset", "utf-8") != "utf-8"
-            or params.get("fhirversion", "4.0") not in ("4.0", "4.0.1")):
-        raise UnsupportedMediaType.single(
-            "not-supported",
-            f"Content-Type must be application/fhir+json or application/json (UTF-8, FHIR 4.0); "
-            f"got {request.content_type or 'none'!r}")
 
 
 def software_version() -> str:

@@ -71,6 +71,27 @@ def capability_statement(kb: Knowledge, software_version: str, base_url: str | N
                 "type": "RiskAssessment",
                 "operation": [{"name": "assess",
                                "definition": f"{BASE}/OperationDefinition/assess"}],
-            }],
+            }, *knowledge_resources(kb)],
         }],
     }
+
+
+def knowledge_resources(kb: Knowledge) -> list[dict[str, Any]]:
+    """The knowledge as read-only FHIR artifacts (service/web/artifacts.py), and `$apply`."""
+    return [
+        {"type": "PlanDefinition", "interaction": [{"code": "read"}],
+         "documentation": f"{kb.id}: one action per care pathway, triggered by the CDS Hooks "
+                          "patient-view, order-select and order-sign; $apply gives a CarePlan.",
+         "operation": [{"name": "apply", "definition":
+                        "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply",
+                        "documentation": "in: subject (Patient/<id>), data (Bundle), asOf; "
+                                         "out: a CarePlan with the RiskAssessment and a "
+                                         "RequestGroup contained"}]},
+        {"type": "Library", "interaction": [{"code": "read"}],
+         "documentation": f"{kb.id}: the knowledge YAML as attachments, and its data "
+                          "requirements"},
+        {"type": "ValueSet", "interaction": [{"code": "read"}, {"code": "search-type"}],
+         "documentation": "Every concept and order set of the knowledge base, with its codes",
+         "searchParam": [{"name": "url", "type": "uri",
+                          "definition": "http://hl7.org/fhir/SearchParameter/ValueSet-url"}]},
+    ]

@@ -14,6 +14,7 @@ from service.assess.pipeline import Assessment, Pipeline
 from service.errors import NotReady, StorageUnavailable
 from service.metrics import Metrics
 from service.settings import Settings
+from service.web.artifacts import Artifacts
 from service.web.cds.auth import TokenVerifier
 
 
@@ -23,6 +24,7 @@ class Runtime:
     clock: Callable[[], datetime]
     metrics: Metrics = field(default_factory=Metrics)
     pipeline: Pipeline | None = None  # None until the knowledge base is loaded and compiled
+    artifacts: Artifacts | None = None  # the knowledge as FHIR artifacts, built with the pipeline
     cds_verifier: TokenVerifier | None = None  # None: CDS Hooks JWTs not required
     metrics_writable: bool = True  # False: this worker's metric files could not be allocated
     budget_clock: Callable[[], float] = time.perf_counter  # for request budgets; tests fake it
@@ -42,6 +44,11 @@ class Runtime:
         if not self.metrics_writable:
             raise StorageUnavailable.single("transient", "the data directory is full or not "
                                                          "writable; retry shortly")
+
+    def ready_artifacts(self) -> Artifacts:
+        self.ready_pipeline()
+        assert self.artifacts is not None  # built with the pipeline
+        return self.artifacts
 
     def ready_pipeline(self) -> Pipeline:
         if self.pipeline is None:

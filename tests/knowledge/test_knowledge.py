@@ -76,7 +76,7 @@ BREAKAGES = [
      ("parameters.yaml", "ces_acute_max_days.value", "Not a valid number")),
     ("neuroanatomy.yaml", "sensory_sites: [medial_ankle]", "sensory_sites: [knee_reflex]",
      ("neuroanatomy.yaml", "roots.L4.sensory_sites", "not a site concept")),
-    ("manifest.yaml", "version: 4.0.0", "version: one",
+    ("manifest.yaml", "version: 4.1.0", "version: one",
      ("manifest.yaml", "version", "semver")),
     ("gaps.yaml", "missing: [bladder_dysfunction, post_void_residual]",
      "missing: [bladder, post_void_residual]",

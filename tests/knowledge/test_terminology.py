@@ -57,6 +57,14 @@ def _valueset_entries() -> list[Entry]:
     return entries
 
 
+def _order_entries() -> list[Entry]:
+    """The codes orders.yaml adds of its own (order-sign's draft orders)."""
+    data: dict[str, Any] = yaml.safe_load((KNOWLEDGE / "orders.yaml").read_text("utf-8"))
+    return [Entry("orders.yaml", name, c["system"], str(c["code"]), c["display"], c["tag"],
+                  c["ref"], bool(c.get("descendants")))
+            for name, body in data["orders"].items() for c in body.get("codes", [])]
+
+
 def _outcome_entries() -> list[Entry]:
     """The SNOMED CT outcome codes of conclusions.yaml: reported to the EHR, so from the GPS."""
     data: dict[str, Any] = yaml.safe_load((KNOWLEDGE / "conclusions.yaml").read_text("utf-8"))
@@ -64,7 +72,7 @@ def _outcome_entries() -> list[Entry]:
                   body["outcome"]["display"], "A", "GPS", False) for name, body in data.items()]
 
 
-ENTRIES = _valueset_entries() + _outcome_entries()
+ENTRIES = _valueset_entries() + _order_entries() + _outcome_entries()
 ICD10CM = [e for e in ENTRIES if e.system == "icd10cm"]
 SNOMED = [e for e in ENTRIES if e.system == "sct"]
 LOINC_CODES = [e for e in ENTRIES if e.system == "loinc"]

@@ -3,8 +3,9 @@
     python -m tests.support.fhir_server TOKEN PAGE_SIZE [any-patient] < BUNDLE
 
 Prints its port on the first line of stdout. Answers `GET /fhir/Patient/{id}` and
-`GET /fhir/{Type}?patient={id}` as searchset Bundles of PAGE_SIZE entries linked by `next`;
-anything without `Authorization: Bearer TOKEN` gets 401. `GET /requests` lists what was asked.
+`GET /fhir/{Type}?patient={id}` (or `POST /fhir/{Type}/_search`) as searchset Bundles of
+PAGE_SIZE entries linked by `next`; anything without `Authorization: Bearer TOKEN` gets 401.
+`GET /requests` lists what was asked.
 With `any-patient` it is faulty: searches return every patient's resources.
 """
 
@@ -34,12 +35,19 @@ def serve(bundle: dict[str, Any], token: str, page_size: int, any_patient: bool 
                 return self._send(401, {"resourceType": "OperationOutcome", "issue": [
                     {"severity": "error", "code": "login"}]})
             parts = url.path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "fhir" and parts[2] == "_search":
+                return self._search(parts[1], parse_qs(self._form()))
             if len(parts) == 3 and parts[0] == "fhir":
                 found = [r for r in resources if [r["resourceType"], r.get("id")] == parts[1:]]
                 return self._send(200, found[0]) if found else self._send(404, {})
             if len(parts) == 2 and parts[0] == "fhir":
                 return self._search(parts[1], parse_qs(url.query))
             return self._send(404, {})
+
+        do_POST = do_GET  # noqa: N815 (http.server's name): POST {type}/_search
+
+        def _form(self) -> str:
+            return self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
 
         def _search(self, rtype: str, query: dict[str, list[str]]) -> None:
             patient = query.get("patient", [""])[0]

@@ -33,6 +33,8 @@ class Hostile(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up, as it should
 
+    do_POST = do_GET  # noqa: N815 (http.server's name): searches come as POST {type}/_search
+
     def _huge(self) -> None:
         self.end_headers()
         self.wfile.write(b'{"resourceType": "Patient", "x": "')

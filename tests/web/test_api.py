@@ -71,7 +71,7 @@ def test_metadata_names_the_operation_and_knowledge_version(client: FlaskClient)
     assert response.status_code == 200 and response.mimetype == "application/fhir+json"
     body = response.get_json()
     CapabilityStatement.model_validate(body)
-    assert "4.0.0" in body["implementation"]["description"]
+    assert "4.1.0" in body["implementation"]["description"]
     operation = body["rest"][0]["resource"][0]["operation"][0]
     assert operation["name"] == "assess"
     definition = client.get("/fhir/OperationDefinition/assess").get_json()
@@ -82,7 +82,7 @@ def test_metadata_names_the_operation_and_knowledge_version(client: FlaskClient)
 def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["version"] == "4.0.0"
+    assert ready.status_code == 200 and ready.get_json()["version"] == "4.1.0"
 
 
 def test_not_json_is_400(client: FlaskClient) -> None:

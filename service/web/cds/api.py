@@ -15,10 +15,18 @@ from werkzeug.exceptions import NotFound
 from service.assess.parse import parse_json
 from service.errors import InvalidRequest, UnsupportedMediaType, first_error
 from service.settings import Settings
+from service.web.artifact_api import cacheable
 from service.web.body import request_body
 from service.web.cds.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, build_cards
 from service.web.cds.fhir_client import FetchLimits, FhirClient
-from service.web.cds.request import PREFETCH, gather_bundle, read_hook_call
+from service.web.cds.orders import match_orders, order_cards, read_draft_orders
+from service.web.cds.request import (
+    PREFETCH,
+    Servers,
+    about_patient,
+    gather_bundle,
+    read_hook_call,
+)
 from service.web.responses import json_response
 from service.web.runtime import runtime
 
@@ -47,6 +55,14 @@ SERVICES = {service.id: service for service in (
     CdsService("spinefoot-order-select", "order-select",
                "Spinefoot: back-related foot pain, when ordering", _DESCRIPTION
                + " Shown when an order is selected, e.g. lumbar imaging or a referral."),
+    CdsService("spinefoot-order-sign", "order-sign",
+               "Spinefoot: lumbar imaging, referrals and sciatica medicines, when signing",
+               "Relates the draft orders (lumbar spine MRI, CT or X-ray; spinal surgery referral; "
+               "physiotherapy; epidural injection; gabapentinoids and oral corticosteroids) to "
+               "the patient's assessment: red flags give the emergency or urgent card; imaging "
+               "or a surgical referral in the first weeks of radicular pain without red flags, "
+               "or a medicine NICE NG59 advises against for sciatica, gives its advice. "
+               "Decision support only."),
 )}
 
 
@@ -65,31 +81,48 @@ def _authenticate(path: str) -> None:
 @cds.get("/cds-services")
 def discovery() -> Response:
     _authenticate("/cds-services")
-    return json_response({"services": [
+    rt = runtime()
+    response = json_response({"services": [
         {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id,
          "prefetch": dict(PREFETCH),
-         "usageRequirements": "Prefetch the templates, or send fhirServer with fhirAuthorization "
-                              "for a FHIR server this service is configured to reach."}
+         "usageRequirements": "Prefetch the templates, or send fhirServer (with "
+                              "fhirAuthorization unless the server is open) for a FHIR server "
+                              "this service is configured to reach."
+                              + (" context.draftOrders is required." if s.hook == "order-sign"
+                                 else "")}
         for s in SERVICES.values()]})
+    if rt.artifacts is None:  # the knowledge is still loading: nothing to tag it with
+        return response
+    return cacheable(response, rt.artifacts.etag, private=rt.cds_verifier is not None)
 
 
 @cds.post("/cds-services/<service_id>")
 def call(service_id: str) -> Response:
     _authenticate(f"/cds-services/{service_id}")  # first: nothing is said to strangers
-    _service(service_id)
+    service = _service(service_id)
     hook_call = read_hook_call(_json_body())
     rt = runtime()
-    bundle = gather_bundle(hook_call, rt.settings.cds_fhir_servers, _client_factory(rt.settings))
+    pipeline = rt.ready_pipeline()
+    drafts = None
+    if service.hook == "order-sign":  # nothing ordered that the knowledge speaks of: no card
+        drafts = match_orders(pipeline.kb, read_draft_orders(hook_call.context, lambda order: (
+            about_patient(order, hook_call.patient_id, {}))))
+        if not drafts:
+            return json_response({"cards": []})
+    servers = Servers(rt.settings.cds_fhir_servers, rt.settings.cds_open_fhir_servers)
+    bundle = gather_bundle(hook_call, servers, _client_factory(rt.settings))
     if bundle is None:
         return json_response({"cards": []})
-    pipeline = rt.ready_pipeline()
     assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
     rt.note(assessment)
-    return json_response({"cards": build_cards(pipeline.kb, assessment.explanation,
-                                               assessment.resource, hook_call.hook_instance)})
+    cards = (build_cards(pipeline.kb, assessment.explanation, assessment.resource,
+                         hook_call.hook_instance) if drafts is None
+             else order_cards(pipeline.kb, assessment.explanation, assessment.resource,
+                              hook_call.hook_instance, drafts))
+    return json_response({"cards": cards})
 
 
-def _client_factory(settings: Settings) -> Callable[[str, str], FhirClient]:
+def _client_factory(settings: Settings) -> Callable[[str, str | None], FhirClient]:
     limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages,
                          settings.cds_fetch_max_bytes, settings.cds_fetch_deadline,
                          settings.max_json_depth)

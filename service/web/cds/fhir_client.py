@@ -21,6 +21,8 @@ import httpx
 from service.assess.parse import Limits, parse_json
 from service.errors import InvalidRequest, PreconditionFailed
 
+_FORM = "application/x-www-form-urlencoded"
+
 
 @dataclass(frozen=True)
 class FetchLimits:
@@ -34,13 +36,15 @@ class FetchLimits:
 class FhirClient:
     """One client per hook call: the base URL and token belong to that call."""
 
-    def __init__(self, base_url: str, token: str, limits: FetchLimits) -> None:
+    def __init__(self, base_url: str, token: str | None, limits: FetchLimits) -> None:
+        """No token: an open server, asked without any Authorization header."""
         self._base = base_url.rstrip("/")
         self._limits = limits
         self._bytes_left = limits.max_bytes
         self._deadline = time.monotonic() + limits.deadline
         self._http = httpx.Client(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+            headers={"Accept": "application/fhir+json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})},
             timeout=limits.timeout, follow_redirects=False)
 
     def __enter__(self) -> FhirClient:
@@ -50,8 +54,14 @@ class FhirClient:
         self._http.close()
 
     def get(self, query: str) -> list[dict[str, Any]]:
-        """Bundle entries: of a read (`Patient/1`: one, none if 404) or a search (all pages)."""
-        url: str | None = f"{self._base}/{query.lstrip('/')}"
+        """Bundle entries: of a read (`Patient/1`: one, none if 404) or a search (all pages).
+
+        A search is `POST {type}/_search` with its parameters as a form (R4 servers support
+        both forms), so the patient's id is in no URL a proxy or server log keeps; the pages
+        after it are the server's own `next` links."""
+        path, _, params = query.lstrip("/").partition("?")
+        url: str | None = f"{self._base}/{path}/_search" if params else f"{self._base}/{path}"
+        form: str | None = params or None
         entries: list[dict[str, Any]] = []
         pages = 0
         while url:
@@ -60,18 +70,21 @@ class FhirClient:
                 raise PreconditionFailed.single(
                     "too-costly", f"the FHIR server's results for {_path(query)} run to more than "
                                   f"{self._limits.max_pages} pages")
-            document = self._get_json(url, query)
+            document = self._get_json(url, query, form)
             if document is None:
                 return entries
             if document.get("resourceType") != "Bundle":
                 return [{"fullUrl": url, "resource": document}]
             entries.extend(bundle_entries(document))
-            url = self._next_page(document, query)
+            url, form = self._next_page(document, query), None
         return entries
 
-    def _get_json(self, url: str, query: str) -> dict[str, Any] | None:
+    def _get_json(self, url: str, query: str, form: str | None = None) -> dict[str, Any] | None:
+        """GET `url`, or POST `form` to it (a search), within the call's budgets."""
+        method, headers = ("POST", {"Content-Type": _FORM}) if form is not None else ("GET", {})
         try:
-            with self._http.stream("GET", url, timeout=self._time_left(query)) as response:
+            with self._http.stream(method, url, content=form, headers=headers,
+                                   timeout=self._time_left(query)) as response:
                 if response.status_code == 404 and "?" not in query:
                     return None
                 if response.status_code != 200:

@@ -28,7 +28,7 @@ PREFETCH = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
 SUBJECT_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
-                 "MedicationRequest")  # what the prefetch templates ask for, by patient
+                 "MedicationRequest", "ServiceRequest")  # read by patient: prefetch, draft orders
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 PLACEHOLDER = "..."
 _ABSENT = object()
@@ -80,6 +80,7 @@ class HookCall:
     prefetch: dict[str, Any]
     fhir_server: str | None
     token: str | None
+    context: dict[str, Any]
 
 
 def read_hook_call(document: Any) -> HookCall:
@@ -99,7 +100,7 @@ def read_hook_call(document: Any) -> HookCall:
     authorization = data.get("fhirAuthorization") or {}
     return HookCall(str(data["hookInstance"]), data["context"]["patientId"],
                     data.get("prefetch") or {}, data.get("fhirServer"),
-                    authorization.get("access_token"))
+                    authorization.get("access_token"), data["context"])
 
 
 def _find_placeholder(node: Any, path: str) -> str | None:
@@ -121,8 +122,16 @@ def _find_placeholder(node: Any, path: str) -> str | None:
 # ---------------------------------------------------------------- the patient's Bundle
 
 
-def gather_bundle(call: HookCall, allowed_servers: tuple[str, ...],
-                  client: Callable[[str, str], FhirClient]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Servers:
+    """The FHIR servers a call may make the service fetch from (the site's settings)."""
+
+    tokened: tuple[str, ...] = ()  # with the call's bearer token: SPINEFOOT_CDS_FHIR_SERVERS
+    open: tuple[str, ...] = ()  # without any token: SPINEFOOT_CDS_OPEN_FHIR_SERVERS
+
+
+def gather_bundle(call: HookCall, servers: Servers,
+                  client: Callable[[str, str | None], FhirClient]) -> dict[str, Any] | None:
     """Prefetch first; missing keys (absent, or an OperationOutcome) from the FHIR server.
 
     None when there is nothing at all about the patient (no card to show).
@@ -137,23 +146,29 @@ def gather_bundle(call: HookCall, allowed_servers: tuple[str, ...],
         elif value is not None:
             entries.extend(_entries_of(value))
     if missing:
-        entries.extend(_fetch(call, missing, allowed_servers, client))
+        entries.extend(_fetch(call, missing, servers, client))
     if not entries:
         return None
     _check_patient(entries, call.patient_id)
     return {"resourceType": "Bundle", "type": "collection", "entry": _distinct(entries)}
 
 
-def _fetch(call: HookCall, keys: list[str], allowed_servers: tuple[str, ...],
-           client: Callable[[str, str], FhirClient]) -> list[dict[str, Any]]:
-    if not call.fhir_server or not call.token:
+def _fetch(call: HookCall, keys: list[str], servers: Servers,
+           client: Callable[[str, str | None], FhirClient]) -> list[dict[str, Any]]:
+    """A token goes only to a server allowed for tokens; with no token, only an open server
+    is asked (as the CDS Hooks sandbox calls, with no fhirAuthorization)."""
+    lacking = ", ".join(keys)
+    if not call.fhir_server:
         raise PreconditionFailed.single(
-            "incomplete", f"prefetch lacks {', '.join(keys)}, and the request has no fhirServer "
-                          f"with fhirAuthorization to fetch them from", "prefetch")
-    if not any(same_server(call.fhir_server, allowed) for allowed in allowed_servers):
+            "incomplete", f"prefetch lacks {lacking}, and the request has no fhirServer to "
+                          f"fetch them from", "prefetch")
+    allowed, setting = ((servers.tokened, "SPINEFOOT_CDS_FHIR_SERVERS") if call.token
+                        else (servers.open, "SPINEFOOT_CDS_OPEN_FHIR_SERVERS"))
+    if not any(same_server(call.fhir_server, server) for server in allowed):
         raise PreconditionFailed.single(
-            "security", f"prefetch lacks {', '.join(keys)}, and this service may not fetch from "
-                        f"{call.fhir_server} (allowed: SPINEFOOT_CDS_FHIR_SERVERS)", "fhirServer")
+            "security" if call.token or allowed else "incomplete",
+            f"prefetch lacks {lacking}, and this service may not fetch from {call.fhir_server} "
+            f"{'with' if call.token else 'without'} a token (allowed: {setting})", "fhirServer")
     found: list[dict[str, Any]] = []
     with client(call.fhir_server, call.token) as fhir:
         for key in keys:
@@ -168,7 +183,7 @@ def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
     targets = {e["fullUrl"]: e["resource"] for e in entries if isinstance(e.get("fullUrl"), str)}
     foreign = [f"{resource.get('resourceType')}/{resource.get('id', '?')}"
                for resource in (entry["resource"] for entry in entries)
-               if not _about(resource, patient_id, targets)]
+               if not about_patient(resource, patient_id, targets)]
     if foreign:
         raise PreconditionFailed.single(
             "conflict", f"the data gathered holds {len(foreign)} resource(s) not about "
@@ -176,7 +191,8 @@ def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
             "context.patientId")
 
 
-def _about(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:
+def about_patient(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:
+    """The resource is the Patient `patient_id`, names it as its subject, or is not read."""
     rtype = resource.get("resourceType")
     if rtype == "Patient":
         return resource.get("id") == patient_id

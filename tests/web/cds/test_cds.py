@@ -57,7 +57,8 @@ def test_discovery_lists_the_services_with_prefetch_templates(client: FlaskClien
     assert_no_empty_values(body)
     hooks = {s["id"]: s["hook"] for s in body["services"]}
     assert hooks == {"spinefoot-back-foot": "patient-view",
-                     "spinefoot-order-select": "order-select"}
+                     "spinefoot-order-select": "order-select",
+                     "spinefoot-order-sign": "order-sign"}
     prefetch = body["services"][0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert {template.split("?")[0] for template in prefetch.values()} >= {
@@ -293,7 +294,9 @@ def test_what_is_not_prefetched_is_fetched_with_paging(fhir_server: str) -> None
         SAMPLES / "05-s1-radiculopathy-surgical.json")["pathway"]
     paths = asked(fhir_server)
     assert any("_page=1" in p for p in paths), paths  # more than one page was followed
-    assert {p.split("?")[0] for p in paths} == {f"/fhir/{t}" for t in KEYS}
+    searches = {f"/fhir/{t}/_search" for t in KEYS}  # POSTed: no patient id in their URLs
+    assert searches <= set(paths)
+    assert {p.split("?")[0] for p in paths} <= searches | {f"/fhir/{t}" for t in KEYS}
 
 
 def test_too_many_pages_is_412(fhir_server: str) -> None:
@@ -312,6 +315,26 @@ def test_a_refused_token_is_412_and_not_echoed(fhir_server: str) -> None:
     request["prefetch"] = {}
     message = error(fetching_app(fhir_server).post(SERVICE, json=request), 412)
     assert "answered 401" in message and "wrong-token-123" not in message
+
+
+def test_without_a_token_only_an_open_server_is_asked(fhir_server: str) -> None:
+    request = hook_request(server_style(SAMPLES / "05-s1-radiculopathy-surgical.json"),
+                           fhirServer=fhir_server)  # no fhirAuthorization, as the sandbox calls
+    request["prefetch"] = {}
+    message = error(fetching_app(fhir_server).post(SERVICE, json=request), 412)
+    assert "without a token (allowed: SPINEFOOT_CDS_OPEN_FHIR_SERVERS)" in message
+    assert asked(fhir_server) == []
+
+
+def test_a_token_never_goes_to_a_server_that_is_only_open(fhir_server: str) -> None:
+    request = hook_request(server_style(SAMPLES / "05-s1-radiculopathy-surgical.json"),
+                           fhirServer=fhir_server, fhirAuthorization=authorization())
+    request["prefetch"] = {}
+    app = create_app(Settings(knowledge_dir=KNOWLEDGE, cds_open_fhir_servers=(fhir_server,)),
+                     now=lambda: FIXED_NOW)
+    message = error(app.test_client().post(SERVICE, json=request), 412)
+    assert "with a token (allowed: SPINEFOOT_CDS_FHIR_SERVERS)" in message
+    assert asked(fhir_server) == []
 
 
 def test_an_unreachable_server_is_412() -> None:
