@@ -34,10 +34,12 @@ def main() -> None:
     stage_rows, per_entry, synthea_p99 = _in_process()
     side_rows, side = _side_by_side()
     http_rows, ratio, memory_rows, rss, single_p99, http = _over_http()
-    lines = [f"# Performance\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by "
-             f"`sh benchmarks/run` on {_machine()}. Load average (`uptime`, 1/5/15 min) "
-             f"{load_before} at the start, {_load()} at the end: on a shared machine, the "
-             "ratios measured side by side are the targets, not the absolute times.\n"]
+    lines = [
+        f"# Performance\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by "
+        f"`sh benchmarks/run` on {_machine()}. Load average (`uptime`, 1/5/15 min) "
+        f"{load_before} at the start, {_load()} at the end: on a shared machine, the "
+        "ratios measured side by side are the targets, not the absolute times.\n"
+    ]
     lines += stage_rows + side_rows + http_rows + memory_rows
     lines += _targets(ratio, per_entry, synthea_p99, single_p99, rss)
     lines += _new_targets(side, http)
@@ -78,21 +80,30 @@ NOTES = """
 
 
 def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // (1024 * 1024)
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
-    return (f"{os.cpu_count()} × {cpu}, {memory} GiB RAM, Linux {platform.release()}, "
-            f"Python {platform.python_version()}, wrk {wrk_version}")
+    return (
+        f"{os.cpu_count()} × {cpu}, {memory} GiB RAM, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, wrk {wrk_version}"
+    )
 
 
 def _in_process() -> tuple[list[str], dict[int, float], float]:
-    rows = ["## In process, per stage\n",
-            "Milliseconds, median / p99 over the runs shown; the last column is the total "
-            "median divided by the entries.\n",
-            "| Bundle | Entries | Runs | " + " | ".join(STAGES) + " | µs per entry |",
-            "|---|---:|---:|" + "---:|" * len(STAGES) + "---:|"]
+    rows = [
+        "## In process, per stage\n",
+        "Milliseconds, median / p99 over the runs shown; the last column is the total "
+        "median divided by the entries.\n",
+        "| Bundle | Entries | Runs | " + " | ".join(STAGES) + " | µs per entry |",
+        "|---|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+    ]
     per_entry: dict[int, float] = {}
     synthea_p99 = 0.0
     for case in cases():
@@ -103,8 +114,11 @@ def _in_process() -> tuple[list[str], dict[int, float], float]:
         if case.name.startswith("Synthea"):
             synthea_p99 = p99_ms(timings["total"])
         cells = [f"{median_ms(timings[s]):.2f} / {p99_ms(timings[s]):.2f}" for s in STAGES]
-        rows.append(f"| {case.name} | {case.entries} | {runs} | " + " | ".join(cells)
-                    + f" | {per_entry[case.entries]:.0f} |")
+        rows.append(
+            f"| {case.name} | {case.entries} | {runs} | "
+            + " | ".join(cells)
+            + f" | {per_entry[case.entries]:.0f} |"
+        )
     return rows, per_entry, synthea_p99
 
 
@@ -114,31 +128,37 @@ def _side_by_side() -> tuple[list[str], dict[str, float]]:
     chart_body = chart(CHART_ENTRIES)
     assess, loads = versus_json_loads(chart_body, 15)
     figures = {"chart": median_ms(assess) / median_ms(loads)}
-    rows = ["\n## Against a bare `json.loads`\n",
-            "In process, whole `$assess` (`Pipeline.assess_body`: parsing, validation, facts, "
-            "rules, RiskAssessment) and `json.loads` of the same body, run in turn. "
-            "Milliseconds, median / p99.\n",
-            "| Bundle | Size | Runs | `$assess` | `json.loads` | ratio |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| chart, {CHART_ENTRIES:,} entries | {len(chart_body) / 1e6:.1f} MB | 15 | "
-            f"{median_ms(assess):.1f} / {p99_ms(assess):.1f} | {median_ms(loads):.1f} / "
-            f"{p99_ms(loads):.1f} | {figures['chart']:.2f} × |"]
+    rows = [
+        "\n## Against a bare `json.loads`\n",
+        "In process, whole `$assess` (`Pipeline.assess_body`: parsing, validation, facts, "
+        "rules, RiskAssessment) and `json.loads` of the same body, run in turn. "
+        "Milliseconds, median / p99.\n",
+        "| Bundle | Size | Runs | `$assess` | `json.loads` | ratio |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| chart, {CHART_ENTRIES:,} entries | {len(chart_body) / 1e6:.1f} MB | 15 | "
+        f"{median_ms(assess):.1f} / {p99_ms(assess):.1f} | {median_ms(loads):.1f} / "
+        f"{p99_ms(loads):.1f} | {figures['chart']:.2f} × |",
+    ]
     medians = {}
     for count, runs in ((500, 60), (5000, 15)):
         body = unread(count)
         assess, loads = versus_json_loads(body, runs)
         medians[count] = (median_ms(assess), median_ms(loads), _orjson_ms(body, runs))
-        rows.append(f"| S1 sample + {count:,} unread Observations | {len(body) / 1e6:.1f} MB | "
-                    f"{runs} | {median_ms(assess):.1f} / {p99_ms(assess):.1f} | "
-                    f"{median_ms(loads):.1f} / {p99_ms(loads):.1f} | "
-                    f"{median_ms(assess) / median_ms(loads):.2f} × |")
+        rows.append(
+            f"| S1 sample + {count:,} unread Observations | {len(body) / 1e6:.1f} MB | "
+            f"{runs} | {median_ms(assess):.1f} / {p99_ms(assess):.1f} | "
+            f"{median_ms(loads):.1f} / {p99_ms(loads):.1f} | "
+            f"{median_ms(assess) / median_ms(loads):.2f} × |"
+        )
     slope = [(medians[5000][k] - medians[500][k]) * 1000 / 4500 for k in range(3)]
     figures.update(unread=slope[0], unread_parse=slope[2], unread_loads=slope[1])
-    rows.append(f"\n**An entry that is not read** (slope from 500 to 5,000): `$assess` "
-                f"{slope[0]:.1f} µs, of which orjson parsing its JSON (a Synthea body weight, "
-                f"{len(unread(1)) - len(unread(0))} bytes) {slope[2]:.1f} µs: "
-                f"**{slope[0] - slope[2]:.1f} µs** beyond parsing; `json.loads` alone "
-                f"{slope[1]:.1f} µs.\n")
+    rows.append(
+        f"\n**An entry that is not read** (slope from 500 to 5,000): `$assess` "
+        f"{slope[0]:.1f} µs, of which orjson parsing its JSON (a Synthea body weight, "
+        f"{len(unread(1)) - len(unread(0))} bytes) {slope[2]:.1f} µs: "
+        f"**{slope[0] - slope[2]:.1f} µs** beyond parsing; `json.loads` alone "
+        f"{slope[1]:.1f} µs.\n"
+    )
     return rows, figures
 
 
@@ -151,20 +171,19 @@ def _orjson_ms(body: bytes, runs: int) -> float:
     return median_ms(seconds)
 
 
-def _over_http() -> tuple[list[str], float, list[str], tuple[float, float], float,
-                            dict[str, float]]:
+def _over_http() -> tuple[list[str], float, list[str], tuple[float, float], float, dict[str, float]]:
     workers = os.cpu_count() or 1
     port = _free_port()
     bodies = {case.entries: case for case in cases()}
     synthea = next(case for case in bodies.values() if case.name.startswith("Synthea"))
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
-        for name, case in (("fifty", bodies[50]), ("synthea", synthea),
-                           ("chart", bodies[CHART_ENTRIES])):
+        for name, case in (("fifty", bodies[50]), ("synthea", synthea), ("chart", bodies[CHART_ENTRIES])):
             files[name] = Path(tmp) / f"{name}.json"
             files[name].write_bytes(case.body)
-        samples = sorted(p for p in (ROOT / "fhir_samples").glob("*.json")
-                         if not p.name.endswith(".expected.json"))
+        samples = sorted(
+            p for p in (ROOT / "fhir_samples").glob("*.json") if not p.name.endswith(".expected.json")
+        )
         bare = Server(port, workers, "benchmarks.bare")
         try:
             wrk(port, "/bare", [files["fifty"]], 3)  # warm-up
@@ -174,43 +193,54 @@ def _over_http() -> tuple[list[str], float, list[str], tuple[float, float], floa
         server = Server(port, workers)
         try:
             wrk(port, ASSESS, [files["fifty"]], 3)  # warm-up
-            runs = [("floor (reads and parses the body)", "50 entries",
-                     wrk(port, "/floor", [files["fifty"]], HTTP_SECONDS, CLIENTS)),
-                    ("`$assess`", "50 entries",
-                     wrk(port, ASSESS, [files["fifty"]], HTTP_SECONDS, CLIENTS)),
-                    ("`$assess`", synthea.name,
-                     wrk(port, ASSESS, [files["synthea"]], HTTP_SECONDS, CLIENTS)),
-                    ("`$assess`, one connection (no queueing)", synthea.name,
-                     _alone(port, files["synthea"])),
-                    ("`$assess`, one connection (no queueing)", bodies[CHART_ENTRIES].name,
-                     _alone(port, files["chart"])),
-                    ("bare Flask app (`benchmarks/bare.py`: `json.loads`, fixed answer)",
-                     "50 entries", bare_run)]
+            runs = [
+                (
+                    "floor (reads and parses the body)",
+                    "50 entries",
+                    wrk(port, "/floor", [files["fifty"]], HTTP_SECONDS, CLIENTS),
+                ),
+                ("`$assess`", "50 entries", wrk(port, ASSESS, [files["fifty"]], HTTP_SECONDS, CLIENTS)),
+                ("`$assess`", synthea.name, wrk(port, ASSESS, [files["synthea"]], HTTP_SECONDS, CLIENTS)),
+                ("`$assess`, one connection (no queueing)", synthea.name, _alone(port, files["synthea"])),
+                (
+                    "`$assess`, one connection (no queueing)",
+                    bodies[CHART_ENTRIES].name,
+                    _alone(port, files["chart"]),
+                ),
+                ("bare Flask app (`benchmarks/bare.py`: `json.loads`, fixed answer)", "50 entries", bare_run),
+            ]
             first, second = _memory(server, port, samples)
         finally:
             log = server.stop()
     crashed = "Booting worker" in log and log.count("Booting worker") > workers
-    rows = ["\n## Over HTTP\n",
-            f"`spinefoot serve`'s server (gunicorn, {workers} gevent workers, preloaded) and wrk "
-            f"with {CLIENTS} connections on 2 threads for {HTTP_SECONDS} s each, on the same "
-            "machine (wrk takes CPU from the server too). With more connections than workers, "
-            "latency includes the wait in the queue: at 16 connections and 2 workers, about 8 "
-            "requests' worth.\n",
-            "| Endpoint | Body | Requests/s | p50 ms | p99 ms | Requests | Failed |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "\n## Over HTTP\n",
+        f"`spinefoot serve`'s server (gunicorn, {workers} gevent workers, preloaded) and wrk "
+        f"with {CLIENTS} connections on 2 threads for {HTTP_SECONDS} s each, on the same "
+        "machine (wrk takes CPU from the server too). With more connections than workers, "
+        "latency includes the wait in the queue: at 16 connections and 2 workers, about 8 "
+        "requests' worth.\n",
+        "| Endpoint | Body | Requests/s | p50 ms | p99 ms | Requests | Failed |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     rows += [_http_row(endpoint, body, result) for endpoint, body, result in runs]
     ratio = runs[1][2].per_second / runs[0][2].per_second
-    rows.append(f"\n**`$assess` / floor on the 50-entry bundle: {ratio:.0%}** of the floor's "
-                "throughput.\n")
-    memory = ["## Memory\n",
-              "Resident memory of each worker process, the 20 samples in turn, "
-              f"{CLIENTS} connections.{' **Workers restarted during the run.**' if crashed else ''}"
-              "\n", "| After requests | Worker RSS, MiB |", "|---:|---|"]
+    rows.append(f"\n**`$assess` / floor on the 50-entry bundle: {ratio:.0%}** of the floor's throughput.\n")
+    memory = [
+        "## Memory\n",
+        "Resident memory of each worker process, the 20 samples in turn, "
+        f"{CLIENTS} connections.{' **Workers restarted during the run.**' if crashed else ''}"
+        "\n",
+        "| After requests | Worker RSS, MiB |",
+        "|---:|---|",
+    ]
     for count, sizes in (first, second):
         memory.append(f"| {count:,} | {', '.join(f'{s:.1f}' for s in sizes)} |")
     http = {"bare": runs[1][2].per_second / bare_run.per_second, "chart_p99": runs[4][2].p99_ms}
-    rows.append(f"**`$assess` / bare Flask app on the 50-entry bundle: {http['bare']:.0%}** "
-                "(same gunicorn, workers and wrk; the bare app ran just before the service).\n")
+    rows.append(
+        f"**`$assess` / bare Flask app on the 50-entry bundle: {http['bare']:.0%}** "
+        "(same gunicorn, workers and wrk; the bare app ran just before the service).\n"
+    )
     return rows, ratio, memory, (max(first[1]), max(second[1])), runs[3][2].p99_ms, http
 
 
@@ -220,8 +250,9 @@ def _alone(port: int, body: Path) -> WrkResult:
     return wrk(port, ASSESS, [body], HTTP_SECONDS, 1, threads=1)
 
 
-def _memory(server: Server, port: int, samples: list[Path]
-            ) -> tuple[tuple[int, list[float]], tuple[int, list[float]]]:
+def _memory(
+    server: Server, port: int, samples: list[Path]
+) -> tuple[tuple[int, list[float]], tuple[int, list[float]]]:
     """Worker RSS once 1,000 and once 50,000 assessments are done (counted by /metrics)."""
     before = assessed_count(port)
     result = wrk(port, ASSESS, samples, 2, CLIENTS)
@@ -236,42 +267,67 @@ def _memory(server: Server, port: int, samples: list[Path]
 
 
 def _http_row(endpoint: str, body: str, result: WrkResult) -> str:
-    return (f"| {endpoint} | {body} | {result.per_second:,.0f} | {result.p50_ms:.1f} | "
-            f"{result.p99_ms:.1f} | {result.requests:,} | {result.failed} |")
+    return (
+        f"| {endpoint} | {body} | {result.per_second:,.0f} | {result.p50_ms:.1f} | "
+        f"{result.p99_ms:.1f} | {result.requests:,} | {result.failed} |"
+    )
 
 
-def _targets(ratio: float, per_entry: dict[int, float], synthea_p99: float, single_p99: float,
-             rss: tuple[float, float]) -> list[str]:
+def _targets(
+    ratio: float, per_entry: dict[int, float], synthea_p99: float, single_p99: float, rss: tuple[float, float]
+) -> list[str]:
     growth = per_entry[5000] / per_entry[50]
     drift = rss[1] / rss[0] - 1
-    rows = [("`$assess` throughput on 50 entries ≥ 30 % of the floor's", f"{ratio:.0%}",
-             ratio >= 0.30),
-            ("cost per entry at 5,000 entries ≤ 2 × that at 50",
-             f"{per_entry[5000]:.0f} vs {per_entry[50]:.0f} µs ({growth:.2f} ×)", growth <= 2),
-            ("p99 on the largest Synthea patient ≤ 100 ms: in process",
-             f"{synthea_p99:.1f} ms", synthea_p99 <= 100),
-            ("the same over HTTP, one request at a time", f"{single_p99:.1f} ms",
-             single_p99 <= 100),
-            ("largest worker RSS after 50k requests within 10 % of after 1k",
-             f"{rss[0]:.1f} → {rss[1]:.1f} MiB ({drift:+.1%})", abs(drift) <= 0.10)]
+    rows = [
+        ("`$assess` throughput on 50 entries ≥ 30 % of the floor's", f"{ratio:.0%}", ratio >= 0.30),
+        (
+            "cost per entry at 5,000 entries ≤ 2 × that at 50",
+            f"{per_entry[5000]:.0f} vs {per_entry[50]:.0f} µs ({growth:.2f} ×)",
+            growth <= 2,
+        ),
+        (
+            "p99 on the largest Synthea patient ≤ 100 ms: in process",
+            f"{synthea_p99:.1f} ms",
+            synthea_p99 <= 100,
+        ),
+        ("the same over HTTP, one request at a time", f"{single_p99:.1f} ms", single_p99 <= 100),
+        (
+            "largest worker RSS after 50k requests within 10 % of after 1k",
+            f"{rss[0]:.1f} → {rss[1]:.1f} MiB ({drift:+.1%})",
+            abs(drift) <= 0.10,
+        ),
+    ]
     return ["\n## Targets\n", "| Target | Measured | |", "|---|---|---|"] + [
-        f"| {target} | {measured} | {'met' if ok else '**not met**'} |"
-        for target, measured, ok in rows]
+        f"| {target} | {measured} | {'met' if ok else '**not met**'} |" for target, measured, ok in rows
+    ]
 
 
 def _new_targets(side: dict[str, float], http: dict[str, float]) -> list[str]:
     """Issue 13's targets, each a ratio or a slope measured side by side in this run."""
     beyond = side["unread"] - side["unread_parse"]
-    rows = [(f"chart ({CHART_ENTRIES:,} entries) in process: `$assess` ≤ 1.5 × `json.loads`",
-             f"{side['chart']:.2f} ×", side["chart"] <= 1.5),
-            ("the chart over HTTP, one request at a time: p99 ≤ 50 ms",
-             f"{http['chart_p99']:.1f} ms", http["chart_p99"] <= 50),
-            ("an entry that is not read ≤ 5 µs beyond parsing its JSON (slope 500 → 5,000)",
-             f"{beyond:.1f} µs ({side['unread']:.1f} µs with parsing)", beyond <= 5),
-            ("`$assess` throughput on 50 entries ≥ 15 % of a bare Flask + gunicorn app's",
-             f"{http['bare']:.0%}", http["bare"] >= 0.15)]
-    return [f"| {target} | {measured} | {'met' if ok else '**not met**'} |"
-            for target, measured, ok in rows]
+    rows = [
+        (
+            f"chart ({CHART_ENTRIES:,} entries) in process: `$assess` ≤ 1.5 × `json.loads`",
+            f"{side['chart']:.2f} ×",
+            side["chart"] <= 1.5,
+        ),
+        (
+            "the chart over HTTP, one request at a time: p99 ≤ 50 ms",
+            f"{http['chart_p99']:.1f} ms",
+            http["chart_p99"] <= 50,
+        ),
+        (
+            "an entry that is not read ≤ 5 µs beyond parsing its JSON (slope 500 → 5,000)",
+            f"{beyond:.1f} µs ({side['unread']:.1f} µs with parsing)",
+            beyond <= 5,
+        ),
+        (
+            "`$assess` throughput on 50 entries ≥ 15 % of a bare Flask + gunicorn app's",
+            f"{http['bare']:.0%}",
+            http["bare"] >= 0.15,
+        ),
+    ]
+    return [f"| {target} | {measured} | {'met' if ok else '**not met**'} |" for target, measured, ok in rows]
 
 
 def _free_port() -> int:

@@ -15,8 +15,12 @@ from flask import Flask, Response, request
 from service.server import _Server, gunicorn_options
 from service.settings import Settings
 
-FIXED = json.dumps({"resourceType": "OperationOutcome", "issue": [
-    {"severity": "information", "code": "informational", "diagnostics": "bare"}]})
+FIXED = json.dumps(
+    {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "information", "code": "informational", "diagnostics": "bare"}],
+    }
+)
 
 
 def bare_app() -> Flask:
@@ -36,8 +40,7 @@ def bare_app() -> Flask:
 
 def main() -> None:
     port, workers = int(sys.argv[1]), int(sys.argv[2])
-    _Server(bare_app(), gunicorn_options(Settings(host="127.0.0.1", port=port,
-                                                  workers=workers))).run()
+    _Server(bare_app(), gunicorn_options(Settings(host="127.0.0.1", port=port, workers=workers))).run()
 
 
 if __name__ == "__main__":

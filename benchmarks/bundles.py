@@ -41,8 +41,11 @@ def grown(size: int) -> bytes:
     patient = bundle["entry"][0]["resource"]
     patient_ref = f"Patient/{patient['id']}"
     findings = [e for e in bundle["entry"][1:]]
-    filler = [e for e in json.loads(largest_synthea().read_text())["entry"]
-              if e["resource"]["resourceType"] != "Patient"]
+    filler = [
+        e
+        for e in json.loads(largest_synthea().read_text())["entry"]
+        if e["resource"]["resourceType"] != "Patient"
+    ]
     for i in range(size - len(bundle["entry"])):
         template = findings[i % len(findings)] if i % 97 == 96 else filler[i % len(filler)]
         entry = copy.deepcopy(template)
@@ -61,9 +64,13 @@ def chart(size: int) -> bytes:
     ids, in turn, until the bundle has `size` entries."""
     bundle: dict[str, Any] = json.loads(largest_synthea().read_text())
     patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
-    others = [e for path in sorted(SYNTHEA.glob("*/*.json")) if path != largest_synthea()
-              for e in json.loads(path.read_text())["entry"]
-              if e["resource"]["resourceType"] != "Patient"]
+    others = [
+        e
+        for path in sorted(SYNTHEA.glob("*/*.json"))
+        if path != largest_synthea()
+        for e in json.loads(path.read_text())["entry"]
+        if e["resource"]["resourceType"] != "Patient"
+    ]
     for i in range(size - len(bundle["entry"])):
         entry = copy.deepcopy(others[i % len(others)])
         entry["fullUrl"] = f"urn:uuid:cccccccc-0000-4000-8000-{i:012d}"
@@ -79,9 +86,12 @@ def unread(size: int) -> bytes:
     """The S1 sample and `size` Synthea vital signs (body weight: a code no rule reads)."""
     bundle: dict[str, Any] = json.loads(SAMPLE.read_text())
     patient_ref = f"Patient/{bundle['entry'][0]['resource']['id']}"
-    vital = next(e for e in json.loads(largest_synthea().read_text())["entry"]
-                 if e["resource"]["resourceType"] == "Observation"
-                 and e["resource"]["code"]["coding"][0]["code"] == BODY_WEIGHT)
+    vital = next(
+        e
+        for e in json.loads(largest_synthea().read_text())["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == BODY_WEIGHT
+    )
     for i in range(size):
         entry = copy.deepcopy(vital)
         entry["fullUrl"] = f"urn:uuid:dddddddd-0000-4000-8000-{i:012d}"
@@ -93,10 +103,15 @@ def unread(size: int) -> bytes:
 
 def cases() -> list[Case]:
     synthea = largest_synthea()
-    found = [Case("sample, 10 entries", SAMPLE.read_bytes(), 10),
-             Case("grown, 50 entries", grown(50), 50),
-             Case(f"Synthea {synthea.stem.split('_')[0]} ({synthea.stat().st_size // 1024} KiB)",
-                  synthea.read_bytes(), len(json.loads(synthea.read_text())["entry"])),
-             Case(f"chart, {CHART_ENTRIES:,} entries", chart(CHART_ENTRIES), CHART_ENTRIES),
-             Case("grown, 5,000 entries", grown(5000), 5000)]
+    found = [
+        Case("sample, 10 entries", SAMPLE.read_bytes(), 10),
+        Case("grown, 50 entries", grown(50), 50),
+        Case(
+            f"Synthea {synthea.stem.split('_')[0]} ({synthea.stat().st_size // 1024} KiB)",
+            synthea.read_bytes(),
+            len(json.loads(synthea.read_text())["entry"]),
+        ),
+        Case(f"chart, {CHART_ENTRIES:,} entries", chart(CHART_ENTRIES), CHART_ENTRIES),
+        Case("grown, 5,000 entries", grown(5000), 5000),
+    ]
     return found

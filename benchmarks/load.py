@@ -32,8 +32,9 @@ class Server:
     def __init__(self, port: int, workers: int, module: str = "benchmarks.server") -> None:
         self.port = port
         self.log: IO[bytes] = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, "-m", module, str(port),
-                                         str(workers)], stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, str(port), str(workers)], stdout=self.log, stderr=self.log
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -60,18 +61,43 @@ class Server:
         return self.log.read().decode(errors="replace")
 
 
-def wrk(port: int, path: str, bodies: list[Path], seconds: int, connections: int = 16,
-        threads: int = 2) -> WrkResult:
+def wrk(
+    port: int, path: str, bodies: list[Path], seconds: int, connections: int = 16, threads: int = 2
+) -> WrkResult:
     env = {**os.environ, "BODY_FILES": ":".join(map(str, bodies)), "URL_PATH": path}
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-         "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}"],
-        env=env, capture_output=True, text=True, check=True).stdout
-    failed = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|"
-                                            r"timeout):? (\d+)", out))
-    return WrkResult(int(_find(r"(\d+) requests in", out)[0]),
-                     float(_find(r"Requests/sec:\s+([\d.]+)", out)[0]),
-                     _latency(out, "50%"), _latency(out, "99%"), failed)
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    failed = sum(
+        int(n)
+        for n in re.findall(
+            r"(?:Non-2xx or 3xx responses|connect|read|write|"
+            r"timeout):? (\d+)",
+            out,
+        )
+    )
+    return WrkResult(
+        int(_find(r"(\d+) requests in", out)[0]),
+        float(_find(r"Requests/sec:\s+([\d.]+)", out)[0]),
+        _latency(out, "50%"),
+        _latency(out, "99%"),
+        failed,
+    )
 
 
 def _latency(out: str, percentile: str) -> float:
@@ -89,6 +115,13 @@ def _find(pattern: str, text: str) -> tuple[str, ...]:
 def assessed_count(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return int(sum(float(v) for v in re.findall(
-        r'spinefoot_http_requests_total\{[^}]*route="/fhir/RiskAssessment/\$assess"[^}]*\} '
-        r'([\d.e+]+)', text)))
+    return int(
+        sum(
+            float(v)
+            for v in re.findall(
+                r'spinefoot_http_requests_total\{[^}]*route="/fhir/RiskAssessment/\$assess"[^}]*\} '
+                r"([\d.e+]+)",
+                text,
+            )
+        )
+    )

@@ -30,8 +30,7 @@ from service.screen.patient import patient_bundle
 REPORT = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- screen: benchmarks/screen.py -->", "<!-- /screen -->"
 AS_OF = "2026-03-01T09:00:00Z"
-SAMPLES = sorted(p for p in (ROOT / "fhir_samples").glob("*.json")
-                 if not p.name.endswith(".expected.json"))
+SAMPLES = sorted(p for p in (ROOT / "fhir_samples").glob("*.json") if not p.name.endswith(".expected.json"))
 SYNTHEA = ROOT / "tests" / "data" / "realworld" / "synthea"
 FILLER = 15  # Synthea resources per generated patient, besides its clinical findings
 RUNS = (("local", 1), ("local", 2), ("spark", 1), ("spark", 2))
@@ -42,18 +41,29 @@ def population(count: int, folder: Path) -> Path:
     (vital signs, labs, encounters, conditions), as one NDJSON file per type and a manifest."""
     rng = random.Random(count)
     clinical = [_bundle(p)["entry"] for p in SAMPLES]
-    filler = [e["resource"] for p in sorted(SYNTHEA.glob("*/*.json"), key=lambda p: p.name)[:3]
-              for e in json.loads(p.read_bytes())["entry"]
-              if e["resource"]["resourceType"] in ("Observation", "Condition", "Encounter")]
+    filler = [
+        e["resource"]
+        for p in sorted(SYNTHEA.glob("*/*.json"), key=lambda p: p.name)[:3]
+        for e in json.loads(p.read_bytes())["entry"]
+        if e["resource"]["resourceType"] in ("Observation", "Condition", "Encounter")
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {}
     try:
         for n in range(count):
             pid = f"bench-{n:07d}"
-            resources = [{"resourceType": "Patient", "id": pid,
-                          "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-15"}]
-            resources += [e["resource"] for e in rng.choice(clinical)
-                          if e["resource"]["resourceType"] not in ("Patient", "Encounter")]
+            resources = [
+                {
+                    "resourceType": "Patient",
+                    "id": pid,
+                    "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-15",
+                }
+            ]
+            resources += [
+                e["resource"]
+                for e in rng.choice(clinical)
+                if e["resource"]["resourceType"] not in ("Patient", "Encounter")
+            ]
             resources += rng.sample(filler, FILLER)
             for i, item in enumerate(resources[1:]):
                 _write(files, folder, _repointed(item, pid, i, rng))
@@ -61,23 +71,28 @@ def population(count: int, folder: Path) -> Path:
     finally:
         for stream in files.values():
             stream.close()
-    (folder / "manifest.json").write_text(json.dumps({
-        "transactionTime": AS_OF, "request": "generated", "requiresAccessToken": False,
-        "output": [{"type": t, "url": f"{t}.ndjson"} for t in sorted(files)]}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "transactionTime": AS_OF,
+                "request": "generated",
+                "requiresAccessToken": False,
+                "output": [{"type": t, "url": f"{t}.ndjson"} for t in sorted(files)],
+            }
+        )
+    )
     return folder
 
 
 def _bundle(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(path.read_text())
     if document["resourceType"] == "Parameters":
-        bundle: dict[str, Any] = next(p["resource"] for p in document["parameter"]
-                                      if p["name"] == "bundle")
+        bundle: dict[str, Any] = next(p["resource"] for p in document["parameter"] if p["name"] == "bundle")
         return bundle
     return document
 
 
-def _repointed(template: dict[str, Any], pid: str, index: int, rng: random.Random
-               ) -> dict[str, Any]:
+def _repointed(template: dict[str, Any], pid: str, index: int, rng: random.Random) -> dict[str, Any]:
     item = copy.deepcopy(template)
     item["id"] = f"{pid}-{index}"
     for key in ("subject", "patient"):
@@ -152,8 +167,21 @@ def _tree_rss_kib(root: int) -> int:
 
 
 def screen_command(export: Path, out: Path, engine: str, workers: int) -> list[str]:
-    return [sys.executable, "-m", "service.cli", "screen", str(export), "--out", str(out),
-            "--engine", engine, "--workers", str(workers), "--as-of", AS_OF]
+    return [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "screen",
+        str(export),
+        "--out",
+        str(out),
+        "--engine",
+        engine,
+        "--workers",
+        str(workers),
+        "--as-of",
+        AS_OF,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -173,28 +201,41 @@ def main(argv: Sequence[str] | None = None) -> None:
                 seconds, peak = measured(screen_command(export, Path(tmp) / "out", engine, workers))
                 rates[(size, engine, workers)] = size / seconds
                 rss[(size, engine, workers)] = peak
-                rows.append(f"| {size:,} ({megabytes:,.0f} MiB) | {engine} | {workers} | "
-                            f"{seconds:,.1f} | {size / seconds:,.1f} | {peak:,.0f} |")
+                rows.append(
+                    f"| {size:,} ({megabytes:,.0f} MiB) | {engine} | {workers} | "
+                    f"{seconds:,.1f} | {size / seconds:,.1f} | {peak:,.0f} |"
+                )
     section = _section(rows, cost, rates, rss, args.sizes, time.monotonic() - started)
     print(section)
     if not args.no_write:
         REPORT.write_text(without_section(REPORT.read_text()) + section)
 
 
-def _section(rows: list[str], cost: float, rates: dict[tuple[int, str, int], float],
-             rss: dict[tuple[int, str, int], float], sizes: Sequence[int], seconds: float) -> str:
+def _section(
+    rows: list[str],
+    cost: float,
+    rates: dict[tuple[int, str, int], float],
+    rss: dict[tuple[int, str, int], float],
+    sizes: Sequence[int],
+    seconds: float,
+) -> str:
     small, large = sizes[0], sizes[-1]
     overhead = (1 / rates[(large, "local", 1)]) / cost - 1
     drift = rss[(large, "local", 2)] / rss[(small, "local", 2)] - 1
     scaling = rates[(large, "local", 2)] / rates[(large, "local", 1)]
     spark_scaling = rates[(large, "spark", 2)] / rates[(large, "spark", 1)]
     targets = [
-        (f"peak RSS of `local` flat (±20 %) from {small:,} to {large:,} patients",
-         f"{rss[(small, 'local', 2)]:.0f} → {rss[(large, 'local', 2)]:.0f} MiB ({drift:+.0%})",
-         abs(drift) <= 0.20),
-        ("`local`, 1 worker: time per patient ≤ 1.3 × the pipeline's (overhead ≤ 30 %)",
-         f"{1000 / rates[(large, 'local', 1)]:.1f} vs {cost * 1000:.1f} ms ({overhead:+.0%})",
-         overhead <= 0.30)]
+        (
+            f"peak RSS of `local` flat (±20 %) from {small:,} to {large:,} patients",
+            f"{rss[(small, 'local', 2)]:.0f} → {rss[(large, 'local', 2)]:.0f} MiB ({drift:+.0%})",
+            abs(drift) <= 0.20,
+        ),
+        (
+            "`local`, 1 worker: time per patient ≤ 1.3 × the pipeline's (overhead ≤ 30 %)",
+            f"{1000 / rates[(large, 'local', 1)]:.1f} vs {cost * 1000:.1f} ms ({overhead:+.0%})",
+            overhead <= 0.30,
+        ),
+    ]
     lines = [
         f"\n{BEGIN}\n## Population screening (`spinefoot screen`)\n",
         f"`python -m benchmarks.screen` (about {seconds / 60:.0f} minutes): generated patients "
@@ -204,12 +245,15 @@ def _section(rows: list[str], cost: float, rates: dict[tuple[int, str, int], flo
         "Python workers), sampled every 0.1 s. The pipeline alone costs "
         f"**{cost * 1000:.1f} ms per patient** here (in memory, one process).\n",
         "| Patients (export) | Engine | Workers | Seconds | Patients/s | Peak RSS, MiB |",
-        "|---:|---|---:|---:|---:|---:|", *rows,
+        "|---:|---|---:|---:|---:|---:|",
+        *rows,
         f"\nScaling from 1 to 2 workers at {large:,} patients: local {scaling:.2f} ×, "
         f"spark {spark_scaling:.2f} × (2 cores, shared with the benchmark's parent).\n",
-        "| Target | Measured | |", "|---|---|---|",
+        "| Target | Measured | |",
+        "|---|---|---|",
         *[f"| {t} | {m} | {'met' if ok else '**not met**'} |" for t, m, ok in targets],
-        f"\n{END}\n"]
+        f"\n{END}\n",
+    ]
     return "\n".join(lines)
 
 

@@ -32,8 +32,12 @@ def main() -> None:
 
     def floor() -> Response:
         parse_json(request.get_data(cache=False), Limits())
-        return fhir_response({"resourceType": "OperationOutcome", "issue": [
-            {"severity": "information", "code": "informational", "diagnostics": "floor"}]})
+        return fhir_response(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "information", "code": "informational", "diagnostics": "floor"}],
+            }
+        )
 
     app.add_url_rule("/floor", "floor", floor, methods=["POST"])
     serve_app(app, settings)

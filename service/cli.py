@@ -61,40 +61,59 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spinefoot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="spinefoot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP service under gunicorn",
-                           description="Each flag overrides its environment variable.")
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service under gunicorn",
+        description="Each flag overrides its environment variable.",
+    )
     for name, declared in SettingsSchema().fields.items():
-        serve.add_argument(flag_name(name), dest=name, default=None, metavar="VALUE",
-                           help=f"{declared.metadata['help']} [{env_name(name)}; default: "
-                                f"{declared.metadata['default'].replace('`', '')}]")
+        serve.add_argument(
+            flag_name(name),
+            dest=name,
+            default=None,
+            metavar="VALUE",
+            help=f"{declared.metadata['help']} [{env_name(name)}; default: "
+            f"{declared.metadata['default'].replace('`', '')}]",
+        )
     serve.set_defaults(run=_serve)
     assess = sub.add_parser(
-        "assess", help="assess bundle files: the RiskAssessment of each (stdout), a summary "
-                       "line per file and a tally (stderr)",
-        description="FILE may be - for standard input; *.expected.json files are skipped.")
+        "assess",
+        help="assess bundle files: the RiskAssessment of each (stdout), a summary "
+        "line per file and a tally (stderr)",
+        description="FILE may be - for standard input; *.expected.json files are skipped.",
+    )
     assess.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    assess.add_argument("--as-of", default=None,
-                        help="evaluation instant (default: the asOf of FILE's .expected.json with "
-                             "--check, else now)")
+    assess.add_argument(
+        "--as-of",
+        default=None,
+        help="evaluation instant (default: the asOf of FILE's .expected.json with --check, else now)",
+    )
     assess.add_argument("--knowledge-dir", type=Path, default=None)
-    assess.add_argument("--check", action="store_true",
-                        help="compare each result with the .expected.json beside it instead of "
-                             "printing it; exit 1 on any difference")
+    assess.add_argument(
+        "--check",
+        action="store_true",
+        help="compare each result with the .expected.json beside it instead of "
+        "printing it; exit 1 on any difference",
+    )
     assess.add_argument("--pretty", action="store_true", help="indent the JSON")
     assess.set_defaults(run=_assess)
-    samples = sub.add_parser("samples", help="list the shipped sample bundles and what each "
-                                             "is expected to give")
+    samples = sub.add_parser(
+        "samples", help="list the shipped sample bundles and what each is expected to give"
+    )
     samples.set_defaults(run=_samples)
     screen.add_parser(sub)
-    check = sub.add_parser("check-knowledge",
-                           help="validate a knowledge directory (a site's own, before deploying)")
+    check = sub.add_parser(
+        "check-knowledge", help="validate a knowledge directory (a site's own, before deploying)"
+    )
     check.add_argument("directory", type=Path, nargs="?", default=None)
     check.set_defaults(run=_check_knowledge)
-    health = sub.add_parser("healthcheck", help="GET /healthz on this machine's server "
-                                                "(the container's HEALTHCHECK)")
+    health = sub.add_parser(
+        "healthcheck", help="GET /healthz on this machine's server (the container's HEALTHCHECK)"
+    )
     health.set_defaults(run=_healthcheck)
     return parser
 
@@ -124,13 +143,16 @@ def _assess(args: argparse.Namespace) -> int:
         tally[outcome] += 1
         if not args.check:
             print(json.dumps(result, ensure_ascii=False, indent=2 if args.pretty else None))
-    print(f"{len(files)} files: " + ", ".join(f"{n} {word}" for word, n in sorted(tally.items())),
-          file=sys.stderr)
+    print(
+        f"{len(files)} files: " + ", ".join(f"{n} {word}" for word, n in sorted(tally.items())),
+        file=sys.stderr,
+    )
     return 0 if set(tally) <= {"assessed", "as expected"} else 1
 
 
-def _assess_file(pipeline: Pipeline, path: Path, as_of: str | None,
-                 check: bool) -> tuple[dict[str, Any], str]:
+def _assess_file(
+    pipeline: Pipeline, path: Path, as_of: str | None, check: bool
+) -> tuple[dict[str, Any], str]:
     """Assess one file and print its summary line; the outcome word goes in the tally."""
     name = "<stdin>" if str(path) == "-" else str(path)
     expected = expected_for(path) if check and name != "<stdin>" else None
@@ -139,8 +161,9 @@ def _assess_file(pipeline: Pipeline, path: Path, as_of: str | None,
         return {}, "without expectation"
     try:
         body = sys.stdin.buffer.read() if name == "<stdin>" else path.read_bytes()
-        assessment = pipeline.assess_body(body, as_of or (expected or {}).get("asOf"),
-                                          lambda: datetime.now(UTC))
+        assessment = pipeline.assess_body(
+            body, as_of or (expected or {}).get("asOf"), lambda: datetime.now(UTC)
+        )
     except SpinefootError as exc:
         print(f"{name}: failed: {exc.issues[0].diagnostics}", file=sys.stderr)
         return operation_outcome(exc.issues), "failed"
@@ -153,8 +176,7 @@ def _assess_file(pipeline: Pipeline, path: Path, as_of: str | None,
     if expected is None:
         print(line, file=sys.stderr)
         return assessment.resource, "assessed"
-    print(line + (f": DIFFERENT: {'; '.join(problems)}" if problems else ": as expected"),
-          file=sys.stderr)
+    print(line + (f": DIFFERENT: {'; '.join(problems)}" if problems else ": as expected"), file=sys.stderr)
     return assessment.resource, "different" if problems else "as expected"
 
 
@@ -162,15 +184,20 @@ def _samples(args: argparse.Namespace) -> int:
     for path in sample_files():
         expected = expected_for(path) or {}
         print(f"{path.name}\t{expected.get('pathway', '?')}\t{expected.get('description', '')}")
-    print(f"({len(sample_files())} samples in {samples_dir()}; "
-          f"check them all: spinefoot assess --check {samples_dir()}/*.json)", file=sys.stderr)
+    print(
+        f"({len(sample_files())} samples in {samples_dir()}; "
+        f"check them all: spinefoot assess --check {samples_dir()}/*.json)",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _check_knowledge(args: argparse.Namespace) -> int:
     kb = load_knowledge(args.directory)
-    print(f"knowledge base {kb.id} {kb.version} ({kb.status}): {len(kb.concepts)} concepts, "
-          f"{len(kb.rules)} rules; valid")
+    print(
+        f"knowledge base {kb.id} {kb.version} ({kb.status}): {len(kb.concepts)} concepts, "
+        f"{len(kb.rules)} rules; valid"
+    )
     return 0
 
 

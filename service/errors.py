@@ -109,6 +109,7 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
             sub = path
         return first_error(messages[key], sub)
     if isinstance(messages, list) and messages:
-        return first_error(messages[0], path) if not isinstance(messages[0], str) else (
-            path or "-", messages[0])
+        return (
+            first_error(messages[0], path) if not isinstance(messages[0], str) else (path or "-", messages[0])
+        )
     return path or "-", str(messages)

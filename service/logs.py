@@ -11,16 +11,29 @@ import logging.config
 from typing import Any
 
 # The fields of the one line written per request, in this order in text format.
-REQUEST_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "bytes_in", "entries",
-                  "care_pathway", "knowledge_version", "error_kind")
+REQUEST_FIELDS = (
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "bytes_in",
+    "entries",
+    "care_pathway",
+    "knowledge_version",
+    "error_kind",
+)
 
 
 class KeyValueFormatter(logging.Formatter):
     """`time LEVEL logger message key=value ...` for people reading a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
-        pairs = " ".join(f"{name}={record.__dict__[name]}" for name in REQUEST_FIELDS
-                         if record.__dict__.get(name) is not None)
+        pairs = " ".join(
+            f"{name}={record.__dict__[name]}"
+            for name in REQUEST_FIELDS
+            if record.__dict__.get(name) is not None
+        )
         line = super().format(record)
         return f"{line} {pairs}" if pairs else line
 
@@ -28,17 +41,26 @@ class KeyValueFormatter(logging.Formatter):
 def logging_config(level: str, fmt: str) -> dict[str, Any]:
     """A dictConfig, also handed to gunicorn (`logconfig_dict`) so its own lines match."""
     formatter: dict[str, Any] = (
-        {"()": "pythonjsonlogger.json.JsonFormatter",
-         "fmt": "%(levelname)s %(name)s %(message)s", "timestamp": "time",  # ISO 8601, UTC
-         "rename_fields": {"levelname": "level", "name": "logger"}}
-        if fmt == "json" else
-        {"()": KeyValueFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"})
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "timestamp": "time",  # ISO 8601, UTC
+            "rename_fields": {"levelname": "level", "name": "logger"},
+        }
+        if fmt == "json"
+        else {"()": KeyValueFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"spinefoot": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "spinefoot",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "spinefoot",
+                "stream": "ext://sys.stderr",
+            }
+        },
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},

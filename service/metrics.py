@@ -36,21 +36,33 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("spinefoot_http_requests", "HTTP requests answered",
-                                ["route", "method", "status"], registry=r)
-        self.latency = Histogram("spinefoot_http_request_duration_seconds",
-                                 "Time from request to response", ["route", "method", "status"],
-                                 buckets=_LATENCY_BUCKETS, registry=r)
-        self.assessments = Counter("spinefoot_assessments", "Assessments answered, by care pathway",
-                                   ["pathway"], registry=r)
-        self.rule_evaluations = Histogram("spinefoot_rule_evaluation_duration_seconds",
-                                          "Forward-chaining runs (one per assessment) and their "
-                                          "duration", buckets=_RULES_BUCKETS, registry=r)
-        self.rules_fired = Counter("spinefoot_rules_fired", "Rule firings, by rule id", ["rule"],
-                                   registry=r)
+        self.requests = Counter(
+            "spinefoot_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "spinefoot_http_request_duration_seconds",
+            "Time from request to response",
+            ["route", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.assessments = Counter(
+            "spinefoot_assessments", "Assessments answered, by care pathway", ["pathway"], registry=r
+        )
+        self.rule_evaluations = Histogram(
+            "spinefoot_rule_evaluation_duration_seconds",
+            "Forward-chaining runs (one per assessment) and their duration",
+            buckets=_RULES_BUCKETS,
+            registry=r,
+        )
+        self.rules_fired = Counter("spinefoot_rules_fired", "Rule firings, by rule id", ["rule"], registry=r)
         self.errors = Counter("spinefoot_errors", "Error responses, by kind", ["kind"], registry=r)
-        self.cds_feedback = Counter("spinefoot_cds_feedback", "CDS Hooks card feedback, by outcome",
-                                    ["service", "outcome"], registry=r)
+        self.cds_feedback = Counter(
+            "spinefoot_cds_feedback",
+            "CDS Hooks card feedback, by outcome",
+            ["service", "outcome"],
+            registry=r,
+        )
 
     @staticmethod
     def method_label(method: str) -> str:
@@ -106,4 +118,3 @@ def reserve_worker_files(directory: str, pid: int) -> None:
     for kind in _WORKER_FILES:
         with open(os.path.join(directory, f"{kind}_{pid}.db"), "ab") as file:
             os.posix_fallocate(file.fileno(), 0, _RESERVED_BYTES)
-

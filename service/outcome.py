@@ -11,8 +11,12 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",
         "issue": [
-            {"severity": i.severity, "code": i.code, "diagnostics": i.diagnostics,
-             **({"expression": [i.expression]} if i.expression else {})}
+            {
+                "severity": i.severity,
+                "code": i.code,
+                "diagnostics": i.diagnostics,
+                **({"expression": [i.expression]} if i.expression else {}),
+            }
             for i in issues
         ],
     }

@@ -64,11 +64,14 @@ def differences(resource: dict[str, Any], expected: dict[str, Any]) -> list[str]
     if got["pathway"] != expected["pathway"]:
         problems.append(f"pathway {got['pathway']}, expected {expected['pathway']}")
     if got["predictions"] != expected["predictions"]:
-        problems.append(f"predictions {_codes(got['predictions'])}, expected "
-                        f"{_codes(expected['predictions'])}")
+        problems.append(
+            f"predictions {_codes(got['predictions'])}, expected {_codes(expected['predictions'])}"
+        )
     return problems
 
 
 def _codes(predictions: list[dict[str, Any]]) -> str:
-    return ", ".join("/".join(str(p[k]) for k in ("outcome", "root", "risk") if k in p)
-                     for p in predictions) or "none"
+    return (
+        ", ".join("/".join(str(p[k]) for k in ("outcome", "root", "risk") if k in p) for p in predictions)
+        or "none"
+    )

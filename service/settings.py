@@ -59,6 +59,7 @@ class Settings:
     @property
     def metrics_dir(self) -> Path:
         return self.data_dir / "metrics"
+
     # issue 14: the playground page
     playground: bool = False
 
@@ -87,8 +88,13 @@ class _CommaList(fields.Field):  # type: ignore[type-arg]
 
 def _origin(value: str) -> None:
     parts = urlsplit(value)
-    if value != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path
-                         or parts.query or parts.fragment):
+    if value != "*" and (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
         raise ValidationError(f"{value!r} is not an origin like https://ehr.example.org (or *)")
 
 
@@ -118,74 +124,158 @@ def _doc(help_: str, default: str) -> dict[str, str]:
 class SettingsSchema(Schema):
     """The declaration: order here is the order of the README table and of `serve --help`."""
 
-    host = fields.String(validate=validate.Length(min=1),
-                         metadata=_doc("interface to listen on", "`0.0.0.0`"))
+    host = fields.String(
+        validate=validate.Length(min=1), metadata=_doc("interface to listen on", "`0.0.0.0`")
+    )
     port = fields.Integer(validate=validate.Range(1, 65535), metadata=_doc("TCP port", "`8080`"))
-    workers = fields.Integer(validate=validate.Range(1, 256), metadata=_doc(
-        "worker processes; the rule engine never releases the GIL, so processes, not threads, "
-        "add throughput", "CPU count"))
-    worker_connections = fields.Integer(validate=validate.Range(10, 100_000), metadata=_doc(
-        "most connections one worker holds open at once (gevent workers: a slow or idle client "
-        "costs a connection, not a worker); more wait in the listen queue", "`1000`"))
-    request_timeout = fields.Integer(validate=validate.Range(1, 3600), metadata=_doc(
-        "seconds a request may take before its worker is restarted; also how long SIGTERM waits "
-        "for in-flight requests", "`30`"))
-    max_body_bytes = fields.Integer(validate=validate.Range(1024, 1 << 30), metadata=_doc(
-        "largest request body in bytes; larger gets 413", "`5242880` (5 MiB)"))
-    max_bundle_entries = fields.Integer(validate=validate.Range(1, 1_000_000), metadata=_doc(
-        "most entries in one Bundle; more gets 413", "`10000`"))
-    max_json_depth = fields.Integer(validate=validate.Range(8, 512), metadata=_doc(
-        "deepest JSON nesting accepted; deeper gets 400", "`64`"))
-    request_budget = fields.Float(validate=validate.Range(0.01, 3600), metadata=_doc(
-        "seconds of processing (validation, facts, rules) one request may use; more gets 503 "
-        "with Retry-After", "`5`"))
-    log_level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
-                              metadata=_doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"))
-    log_format = fields.String(validate=validate.OneOf(["json", "text"]), metadata=_doc(
-        "`json` (one object per line) or `text`", "`json`"))
-    knowledge_dir = fields.String(validate=_directory, metadata=_doc(
-        "a site's own knowledge directory, used instead of the shipped one "
-        "(see knowledge/README.md)", "the shipped one"))
-    base_url = fields.String(validate=_http_url, metadata=_doc(
-        "the public URL of the service as clients reach it (OpenAPI `servers`, "
-        "CapabilityStatement `implementation.url`)", "none"))
-    cors_origins = _CommaList(_origin, metadata=_doc(
-        "comma-separated browser origins allowed to call the API (`*` for any)", "none (CORS off)"))
-    cds_fhir_servers = _CommaList(_http_url, metadata=_doc(
-        "comma-separated FHIR base URLs that CDS Hooks calls may ask the service to fetch from "
-        "(`fhirServer` must start with one); others get 412", "none (prefetch only)"))
-    cds_open_fhir_servers = _CommaList(_http_url, metadata=_doc(
-        "comma-separated FHIR base URLs that may be fetched from without a token, for calls with "
-        "no `fhirAuthorization` (an EHR's open endpoint, the CDS Hooks sandbox); a call with a "
-        "token still needs `SPINEFOOT_CDS_FHIR_SERVERS`", "none"))
-    cds_fetch_timeout = fields.Float(validate=validate.Range(0.1, 60), metadata=_doc(
-        "seconds allowed for each request to a `fhirServer`", "`5`"))
-    cds_fetch_max_pages = fields.Integer(validate=validate.Range(1, 1000), metadata=_doc(
-        "most search result pages followed per query (`link` `next`); more gets 412", "`20`"))
-    cds_fetch_max_bytes = fields.Integer(validate=validate.Range(1024, 1 << 30), metadata=_doc(
-        "most bytes read from a `fhirServer` in one CDS Hooks call (all its pages together); "
-        "more gets 412", "`10485760` (10 MiB)"))
-    cds_fetch_deadline = fields.Float(validate=validate.Range(0.5, 300), metadata=_doc(
-        "seconds all the fetching of one CDS Hooks call may take together; longer gets 412",
-        "`15`"))
-    cds_jwt = fields.Boolean(metadata=_doc(
-        "require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`"))
-    cds_jwt_issuers = _CommaList(metadata=_doc(
-        "comma-separated `iss` values accepted (required with `SPINEFOOT_CDS_JWT`)", "none"))
-    cds_jwks = fields.String(validate=_jwks_source, metadata=_doc(
-        "the issuers' public keys: a JWKS file or an http(s) URL (required with "
-        "`SPINEFOOT_CDS_JWT`)", "none"))
-    cds_replay_db = fields.String(validate=validate.Length(min=1), metadata=_doc(
-        "SQLite file where used `jti`s are kept, shared by the worker processes",
-        "`cds-jti.sqlite3` in the data directory"))
-    data_dir = fields.String(validate=validate.Length(min=1), metadata=_doc(
-        "writable directory for the workers' shared metrics (`metrics/`) and the replay cache; "
-        "checked at start (unwritable or full: exit 2); persistent if it is a volume",
-        "`/tmp/spinefoot`"))
+    workers = fields.Integer(
+        validate=validate.Range(1, 256),
+        metadata=_doc(
+            "worker processes; the rule engine never releases the GIL, so processes, not threads, "
+            "add throughput",
+            "CPU count",
+        ),
+    )
+    worker_connections = fields.Integer(
+        validate=validate.Range(10, 100_000),
+        metadata=_doc(
+            "most connections one worker holds open at once (gevent workers: a slow or idle client "
+            "costs a connection, not a worker); more wait in the listen queue",
+            "`1000`",
+        ),
+    )
+    request_timeout = fields.Integer(
+        validate=validate.Range(1, 3600),
+        metadata=_doc(
+            "seconds a request may take before its worker is restarted; also how long SIGTERM waits "
+            "for in-flight requests",
+            "`30`",
+        ),
+    )
+    max_body_bytes = fields.Integer(
+        validate=validate.Range(1024, 1 << 30),
+        metadata=_doc("largest request body in bytes; larger gets 413", "`5242880` (5 MiB)"),
+    )
+    max_bundle_entries = fields.Integer(
+        validate=validate.Range(1, 1_000_000),
+        metadata=_doc("most entries in one Bundle; more gets 413", "`10000`"),
+    )
+    max_json_depth = fields.Integer(
+        validate=validate.Range(8, 512),
+        metadata=_doc("deepest JSON nesting accepted; deeper gets 400", "`64`"),
+    )
+    request_budget = fields.Float(
+        validate=validate.Range(0.01, 3600),
+        metadata=_doc(
+            "seconds of processing (validation, facts, rules) one request may use; more gets 503 "
+            "with Retry-After",
+            "`5`",
+        ),
+    )
+    log_level = fields.String(
+        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
+        metadata=_doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"),
+    )
+    log_format = fields.String(
+        validate=validate.OneOf(["json", "text"]),
+        metadata=_doc("`json` (one object per line) or `text`", "`json`"),
+    )
+    knowledge_dir = fields.String(
+        validate=_directory,
+        metadata=_doc(
+            "a site's own knowledge directory, used instead of the shipped one (see knowledge/README.md)",
+            "the shipped one",
+        ),
+    )
+    base_url = fields.String(
+        validate=_http_url,
+        metadata=_doc(
+            "the public URL of the service as clients reach it (OpenAPI `servers`, "
+            "CapabilityStatement `implementation.url`)",
+            "none",
+        ),
+    )
+    cors_origins = _CommaList(
+        _origin,
+        metadata=_doc(
+            "comma-separated browser origins allowed to call the API (`*` for any)", "none (CORS off)"
+        ),
+    )
+    cds_fhir_servers = _CommaList(
+        _http_url,
+        metadata=_doc(
+            "comma-separated FHIR base URLs that CDS Hooks calls may ask the service to fetch from "
+            "(`fhirServer` must start with one); others get 412",
+            "none (prefetch only)",
+        ),
+    )
+    cds_open_fhir_servers = _CommaList(
+        _http_url,
+        metadata=_doc(
+            "comma-separated FHIR base URLs that may be fetched from without a token, for calls with "
+            "no `fhirAuthorization` (an EHR's open endpoint, the CDS Hooks sandbox); a call with a "
+            "token still needs `SPINEFOOT_CDS_FHIR_SERVERS`",
+            "none",
+        ),
+    )
+    cds_fetch_timeout = fields.Float(
+        validate=validate.Range(0.1, 60),
+        metadata=_doc("seconds allowed for each request to a `fhirServer`", "`5`"),
+    )
+    cds_fetch_max_pages = fields.Integer(
+        validate=validate.Range(1, 1000),
+        metadata=_doc("most search result pages followed per query (`link` `next`); more gets 412", "`20`"),
+    )
+    cds_fetch_max_bytes = fields.Integer(
+        validate=validate.Range(1024, 1 << 30),
+        metadata=_doc(
+            "most bytes read from a `fhirServer` in one CDS Hooks call (all its pages together); "
+            "more gets 412",
+            "`10485760` (10 MiB)",
+        ),
+    )
+    cds_fetch_deadline = fields.Float(
+        validate=validate.Range(0.5, 300),
+        metadata=_doc(
+            "seconds all the fetching of one CDS Hooks call may take together; longer gets 412", "`15`"
+        ),
+    )
+    cds_jwt = fields.Boolean(
+        metadata=_doc("require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`")
+    )
+    cds_jwt_issuers = _CommaList(
+        metadata=_doc("comma-separated `iss` values accepted (required with `SPINEFOOT_CDS_JWT`)", "none")
+    )
+    cds_jwks = fields.String(
+        validate=_jwks_source,
+        metadata=_doc(
+            "the issuers' public keys: a JWKS file or an http(s) URL (required with `SPINEFOOT_CDS_JWT`)",
+            "none",
+        ),
+    )
+    cds_replay_db = fields.String(
+        validate=validate.Length(min=1),
+        metadata=_doc(
+            "SQLite file where used `jti`s are kept, shared by the worker processes",
+            "`cds-jti.sqlite3` in the data directory",
+        ),
+    )
+    data_dir = fields.String(
+        validate=validate.Length(min=1),
+        metadata=_doc(
+            "writable directory for the workers' shared metrics (`metrics/`) and the replay cache; "
+            "checked at start (unwritable or full: exit 2); persistent if it is a volume",
+            "`/tmp/spinefoot`",
+        ),
+    )
     # issue 14: the playground page
-    playground = fields.Boolean(metadata=_doc(
-        "serve `/playground`, a page for integration testers; it accepts patient data, so keep "
-        "it off in production", "`false`"))
+    playground = fields.Boolean(
+        metadata=_doc(
+            "serve `/playground`, a page for integration testers; it accepts patient data, so keep "
+            "it off in production",
+            "`false`",
+        )
+    )
 
     @validates_schema
     def _jwt_needs(self, data: dict[str, Any], **_: Any) -> None:
@@ -214,17 +304,23 @@ def flag_name(name: str) -> str:
 
 def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = None) -> Settings:
     """Environment first, then flags that were given; empty variables count as unset."""
-    raw: dict[str, Any] = {name: environ[env_name(name)] for name in SettingsSchema().fields
-                           if environ.get(env_name(name), "").strip()}
+    raw: dict[str, Any] = {
+        name: environ[env_name(name)]
+        for name in SettingsSchema().fields
+        if environ.get(env_name(name), "").strip()
+    }
     raw.update({k: v for k, v in (flags or {}).items() if v is not None})
     if isinstance(raw.get("log_level"), str):
         raw["log_level"] = raw["log_level"].upper()
     try:
         settings: Settings = SettingsSchema().load(raw)
     except ValidationError as exc:
-        raise SettingsError("; ".join(
-            f"{env_name(name)} ({flag_name(name)}) = {raw.get(name)!r}: {' '.join(map(str, msgs))}"
-            for name, msgs in sorted(exc.messages_dict.items()))) from None
+        raise SettingsError(
+            "; ".join(
+                f"{env_name(name)} ({flag_name(name)}) = {raw.get(name)!r}: {' '.join(map(str, msgs))}"
+                for name, msgs in sorted(exc.messages_dict.items())
+            )
+        ) from None
     return settings
 
 
@@ -232,6 +328,8 @@ def settings_table() -> str:
     """The README's configuration table (Markdown)."""
     rows = ["| Environment variable | `serve` flag | Default | Meaning |", "|---|---|---|---|"]
     for name, declared in SettingsSchema().fields.items():
-        rows.append(f"| `{env_name(name)}` | `{flag_name(name)}` | {declared.metadata['default']} "
-                    f"| {declared.metadata['help']} |")
+        rows.append(
+            f"| `{env_name(name)}` | `{flag_name(name)}` | {declared.metadata['default']} "
+            f"| {declared.metadata['help']} |"
+        )
     return "\n".join(rows)

@@ -22,8 +22,7 @@ def test_every_stage_is_measured_on_the_smallest_case() -> None:
     assert set(timings) == set(STAGES) and all(len(v) == 2 for v in timings.values())
 
 
-def test_the_screening_benchmark_builds_a_population_and_keeps_its_section(tmp_path: Path
-                                                                           ) -> None:
+def test_the_screening_benchmark_builds_a_population_and_keeps_its_section(tmp_path: Path) -> None:
     export = population(5, tmp_path / "export")
     manifest = json.loads((export / "manifest.json").read_text())
     patients = (export / "Patient.ndjson").read_text().splitlines()

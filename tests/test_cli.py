@@ -41,8 +41,9 @@ def test_assess_skips_expectations_and_pretty_prints(capsys: pytest.CaptureFixtu
     assert err.splitlines()[-1] == "1 files: 1 assessed"
 
 
-def test_assess_reads_standard_input(monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_assess_reads_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     sample = SAMPLE_FILES[0]
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(sample.read_bytes())))
     assert main(["assess", "-", "--as-of", expected_for(sample)["asOf"]]) == 0
@@ -58,8 +59,9 @@ def test_check_passes_over_every_sample(capsys: pytest.CaptureFixture[str]) -> N
     assert err.splitlines()[-1] == f"{len(SAMPLE_FILES)} files: {len(SAMPLE_FILES)} as expected"
 
 
-def test_check_fails_on_a_difference_and_says_what(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_fails_on_a_difference_and_says_what(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sample = SAMPLE_FILES[0]
     copy = tmp_path / sample.name
     shutil.copy(sample, copy)
@@ -80,20 +82,20 @@ def test_samples_lists_each_sample_with_its_pathway(capsys: pytest.CaptureFixtur
     assert main(["samples"]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [(name, pathway) for name, pathway, _ in rows] == [
-        (s.name, expected_for(s)["pathway"]) for s in SAMPLE_FILES]
+        (s.name, expected_for(s)["pathway"]) for s in SAMPLE_FILES
+    ]
 
 
-def test_assess_reports_a_bad_file_as_operation_outcome(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]
-                                                        ) -> None:
+def test_assess_reports_a_bad_file_as_operation_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     assert main(["assess", str(bad)]) == 1
     assert json.loads(capsys.readouterr().out)["resourceType"] == "OperationOutcome"
 
 
-def test_broken_knowledge_exits_2(knowledge_copy: Path, capsys: pytest.CaptureFixture[str]
-                                  ) -> None:
+def test_broken_knowledge_exits_2(knowledge_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (knowledge_copy / "rules.yaml").write_text("- id: X\n")
     assert main(["assess", str(SAMPLE_FILES[0]), "--knowledge-dir", str(knowledge_copy)]) == 2
     assert "rules.yaml" in capsys.readouterr().err

@@ -43,8 +43,9 @@ def test_every_answer_is_its_own_patients_under_load() -> None:
                 with lock:
                     tally[outcome[0]] += 1
                     if outcome[0] == "200" and outcome[1] != {
-                            "pathway": expected["pathway"],
-                            "predictions": expected["predictions"]}:
+                        "pathway": expected["pathway"],
+                        "predictions": expected["predictions"],
+                    }:
                         wrong.append(f"{expected['description']}: got {outcome[1]}")
             connection.close()
 
@@ -65,11 +66,11 @@ def test_every_answer_is_its_own_patients_under_load() -> None:
         assert sign not in log
 
 
-def _post(connection: http.client.HTTPConnection, body: bytes, as_of: str
-          ) -> tuple[str, dict[str, Any] | None]:
+def _post(
+    connection: http.client.HTTPConnection, body: bytes, as_of: str
+) -> tuple[str, dict[str, Any] | None]:
     try:
-        connection.request("POST", f"{ASSESS}?asOf={as_of}", body,
-                           {"Content-Type": "application/fhir+json"})
+        connection.request("POST", f"{ASSESS}?asOf={as_of}", body, {"Content-Type": "application/fhir+json"})
         response = connection.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException) as exc:

@@ -41,9 +41,21 @@ def proxy(tmp_path: Path) -> Iterator[tuple[int, Server]]:
         directives = f"daemon off; pid {tmp_path}/nginx.pid;"
         if os.geteuid() == 0:
             directives += " user root;"  # its workers must reach the temporary files under tmp_path
-        nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-e", "stderr", "-c",
-                                  str(tmp_path / "nginx.conf"), "-g", directives],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx = subprocess.Popen(
+            [
+                NGINX,
+                "-p",
+                str(tmp_path),
+                "-e",
+                "stderr",
+                "-c",
+                str(tmp_path / "nginx.conf"),
+                "-g",
+                directives,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _wait_for(port, nginx)
             yield port, server
@@ -66,21 +78,22 @@ def _wait_for(port: int, nginx: subprocess.Popen[bytes]) -> None:
 
 def _post_slowly(port: int, body: bytes, pieces: int, pause: float) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-        conn.sendall(f"POST {ASSESS}?asOf=2026-03-01T09:00:00Z HTTP/1.1\r\nHost: localhost\r\n"
-                     f"Content-Type: application/fhir+json\r\nContent-Length: {len(body)}\r\n"
-                     f"Connection: close\r\n\r\n".encode())
+        conn.sendall(
+            f"POST {ASSESS}?asOf=2026-03-01T09:00:00Z HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/fhir+json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n".encode()
+        )
         size = -(-len(body) // pieces)
         for start in range(0, len(body), size):
             time.sleep(pause)
-            conn.sendall(body[start:start + size])
+            conn.sendall(body[start : start + size])
         reply = b""
         while chunk := conn.recv(65536):
             reply += chunk
         return reply
 
 
-def test_the_service_answers_behind_nginx_which_buffers_a_slow_body(
-        proxy: tuple[int, Server]) -> None:
+def test_the_service_answers_behind_nginx_which_buffers_a_slow_body(proxy: tuple[int, Server]) -> None:
     port, server = proxy
     started = time.monotonic()
     reply = _post_slowly(port, SAMPLE_FILES[0].read_bytes(), pieces=4, pause=0.75)
@@ -88,7 +101,10 @@ def test_the_service_answers_behind_nginx_which_buffers_a_slow_body(
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     assert b'"RiskAssessment"' in reply
     log = server.stop()
-    durations = [line["duration_ms"] for line in map(json.loads, log.splitlines())
-                 if line.get("message") == "request" and line.get("path") == ASSESS]
+    durations = [
+        line["duration_ms"]
+        for line in map(json.loads, log.splitlines())
+        if line.get("message") == "request" and line.get("path") == ASSESS
+    ]
     assert len(durations) == 1
     assert durations[0] < 1000, "the service waited for the slow body: nginx did not buffer it"

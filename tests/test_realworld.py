@@ -16,8 +16,7 @@ HL7_BUNDLES = sorted((REALWORLD / "hl7-r4-examples" / "Bundle").glob("*.json"))
 DPN_CODE = "368581000119106"
 
 
-@pytest.mark.parametrize("path", SYNTHEA_POSITIVE + SYNTHEA_NEGATIVE + HL7_BUNDLES,
-                         ids=lambda p: p.stem[:40])
+@pytest.mark.parametrize("path", SYNTHEA_POSITIVE + SYNTHEA_NEGATIVE + HL7_BUNDLES, ids=lambda p: p.stem[:40])
 def test_real_bundle_gets_200_or_a_clear_4xx(client: FlaskClient, path: Path) -> None:
     response = post_bundle(client, path.read_bytes())
     assert response.status_code in (200, 400, 422), response.get_data(as_text=True)[:500]
@@ -39,8 +38,7 @@ def test_synthea_diabetic_neuropathy_is_a_local_cause(client: FlaskClient, path:
 
 
 @pytest.mark.parametrize("path", SYNTHEA_NEGATIVE, ids=lambda p: p.stem[:30])
-def test_synthea_negatives_are_insufficient_information(client: FlaskClient, path: Path
-                                                         ) -> None:
+def test_synthea_negatives_are_insufficient_information(client: FlaskClient, path: Path) -> None:
     result = summary(post_bundle(client, path.read_bytes()).get_json())
     assert result == {"pathway": "insufficient-information", "predictions": []}
 

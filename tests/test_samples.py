@@ -19,8 +19,7 @@ from tests.support.paths import REALWORLD, SAMPLE_FILES
 @pytest.fixture(scope="module")
 def r4_schema() -> Draft6Validator:
     schema = json.loads((REALWORLD / "schema" / "fhir.r4.schema.json").read_text())
-    return Draft6Validator({"definitions": schema["definitions"],
-                            "$ref": "#/definitions/RiskAssessment"})
+    return Draft6Validator({"definitions": schema["definitions"], "$ref": "#/definitions/RiskAssessment"})
 
 
 def assess(client: FlaskClient, sample: Path) -> dict[str, Any]:
@@ -39,13 +38,14 @@ def test_there_are_enough_samples() -> None:
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
 def test_sample_gives_expected_outcome(client: FlaskClient, sample: Path) -> None:
     expected = expected_for(sample)
-    assert summary(assess(client, sample)) == {"pathway": expected["pathway"],
-                                                "predictions": expected["predictions"]}
+    assert summary(assess(client, sample)) == {
+        "pathway": expected["pathway"],
+        "predictions": expected["predictions"],
+    }
 
 
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
-def test_output_is_valid_r4(client: FlaskClient, sample: Path,
-                            r4_schema: Draft6Validator) -> None:
+def test_output_is_valid_r4(client: FlaskClient, sample: Path, r4_schema: Draft6Validator) -> None:
     resource = assess(client, sample)
     RiskAssessment.model_validate(resource)
     errors = sorted(r4_schema.iter_errors(resource), key=str)
@@ -71,8 +71,7 @@ def test_rationale_names_findings_plainly_and_rules_after_them(client: FlaskClie
     sample = next(s for s in SAMPLE_FILES if s.stem.startswith("04-"))
     resource = assess(client, sample)
     rationale = resource["prediction"][0]["rationale"]
-    assert rationale.startswith("Because of: Numbness (dorsum of foot, left), 2026-02-20, "
-                                "Observation;")
+    assert rationale.startswith("Because of: Numbness (dorsum of foot, left), 2026-02-20, Observation;")
     assert "urn:uuid:" not in rationale
     reasons, rules = rationale.split(" Knowledge rules: ")
     assert "ROOT-L5-SENSORY" in rules and "C-RADICULOPATHY" in rules and "ROOT-" not in reasons
@@ -86,17 +85,18 @@ def test_basis_and_subject_are_durable_references(client: FlaskClient) -> None:
     ids = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     basis = {b["reference"] for b in resource["basis"]}
     assert len(basis) >= 3 and basis <= ids  # Type/id, never the bundle's urn:uuid
-    patient = next(e["resource"] for e in bundle["entry"]
-                   if e["resource"]["resourceType"] == "Patient")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     assert resource["subject"]["reference"] == f"Patient/{patient['id']}"
-    machine = [x["valueReference"]["reference"] for x in resource["prediction"][0]["extension"]
-               if x["url"].endswith("/rationale-finding")]
+    machine = [
+        x["valueReference"]["reference"]
+        for x in resource["prediction"][0]["extension"]
+        if x["url"].endswith("/rationale-finding")
+    ]
     assert set(machine) <= basis
 
 
 def note_texts(resource: dict[str, Any], kind: str) -> list[str]:
-    return [n["text"] for n in resource["note"]
-            if n["extension"][0]["valueCoding"]["code"] == kind]
+    return [n["text"] for n in resource["note"] if n["extension"][0]["valueCoding"]["code"] == kind]
 
 
 def test_notes_cite_guidance_safety_net_and_gaps(client: FlaskClient) -> None:

@@ -31,9 +31,11 @@ pytestmark = pytest.mark.slow  # real gunicorn servers
 
 
 def post_sample(server: Server, sample: Path) -> dict[str, object]:
-    request = urllib.request.Request(server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
-                                     data=sample.read_bytes(),
-                                     headers={"Content-Type": "application/fhir+json"})
+    request = urllib.request.Request(
+        server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
+        data=sample.read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         body: dict[str, object] = json.loads(response.read())
         return body
@@ -62,9 +64,12 @@ def test_metrics_are_summed_over_worker_processes(tmp_path: Path) -> None:
             text = response.read().decode()
     pids = {path.stem.rsplit("_", 1)[-1] for path in tmp_path.glob("counter_*.db")}
     assert len(pids) == 2, "both workers should have answered some of the 40 requests"
-    total = sum(s.value for family in text_string_to_metric_families(text)
-                for s in family.samples
-                if s.name == "spinefoot_http_requests_total" and s.labels["route"] == ASSESS)
+    total = sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "spinefoot_http_requests_total" and s.labels["route"] == ASSESS
+    )
     assert total == posts
 
 
@@ -74,10 +79,12 @@ def test_sigterm_lets_an_in_flight_request_finish() -> None:
         wait_ready(server)
         body = SAMPLE_FILES[0].read_bytes()
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
-            conn.sendall(f"POST {ASSESS}?asOf=2026-03-01T09:00:00Z HTTP/1.1\r\n"
-                         f"Host: localhost\r\nContent-Type: application/fhir+json\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                         + body[:100])
+            conn.sendall(
+                f"POST {ASSESS}?asOf=2026-03-01T09:00:00Z HTTP/1.1\r\n"
+                f"Host: localhost\r\nContent-Type: application/fhir+json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body[:100]
+            )
             time.sleep(0.5)  # the worker is now reading this request's body
             server.process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
@@ -104,14 +111,16 @@ def test_an_invalid_site_knowledge_directory_stops_the_start(tmp_path: Path) -> 
 
 def test_the_cli_does_not_import_the_metrics_client_before_serve_configures_it() -> None:
     """Its storage (per process or shared files) is fixed when it is first imported."""
-    probe = subprocess.run([sys.executable, "-c", "import sys, service.cli; "
-                            "print('prometheus_client' in sys.modules)"],
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, service.cli; print('prometheus_client' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert probe.stdout.strip() == "False"
 
 
-def test_a_dead_workers_live_gauge_files_are_removed(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_workers_live_gauge_files_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """gunicorn's `child_exit` hook, as the metrics client's multiprocess docs require."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     for name in ("gauge_livesum_4242.db", "gauge_liveall_4242.db", "counter_4242.db"):
@@ -126,7 +135,8 @@ def test_an_unusable_data_directory_stops_the_start_with_one_line(tmp_path: Path
     server = start(env={"SPINEFOOT_DATA_DIR": str(tmp_path / "a-file" / "data")})
     assert server.process.wait(timeout=60) == 2
     assert server.stop().strip().splitlines() == [
-        f"spinefoot: cannot start: metrics directory {tmp_path}/a-file/data/metrics: Not a directory"]
+        f"spinefoot: cannot start: metrics directory {tmp_path}/a-file/data/metrics: Not a directory"
+    ]
 
 
 def test_an_unreadable_knowledge_file_stops_the_start_with_one_line(knowledge_copy: Path) -> None:
@@ -134,15 +144,17 @@ def test_an_unreadable_knowledge_file_stops_the_start_with_one_line(knowledge_co
     server = start(env={"SPINEFOOT_KNOWLEDGE_DIR": str(knowledge_copy)})
     assert server.process.wait(timeout=60) == 2
     assert server.stop().strip().splitlines() == [
-        f"spinefoot: cannot start: {knowledge_copy}/valuesets/local.yaml: Is a directory"]
+        f"spinefoot: cannot start: {knowledge_copy}/valuesets/local.yaml: Is a directory"
+    ]
 
 
 @contextmanager
 def small_file_system(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` at `path` (root and a kernel that allows it, as on CI; else skipped)."""
     path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("a tmpfs cannot be mounted here")
     try:
@@ -192,9 +204,11 @@ def test_a_worker_started_on_a_full_disk_answers_503_and_does_not_crash(tmp_path
 
 def _status(server: Server) -> int:
     time.sleep(0.25)
-    request = urllib.request.Request(server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
-                                     data=SAMPLE_FILES[0].read_bytes(),
-                                     headers={"Content-Type": "application/fhir+json"})
+    request = urllib.request.Request(
+        server.url(ASSESS + "?asOf=2026-03-01T09:00:00Z"),
+        data=SAMPLE_FILES[0].read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status)

@@ -23,8 +23,12 @@ BODY = SAMPLE_FILES[0].read_bytes()
 
 
 def post_assess(connection: http.client.HTTPConnection) -> int:
-    connection.request("POST", ASSESS + "?asOf=2026-03-01T09:00:00Z", body=BODY,
-                       headers={"Content-Type": "application/fhir+json"})
+    connection.request(
+        "POST",
+        ASSESS + "?asOf=2026-03-01T09:00:00Z",
+        body=BODY,
+        headers={"Content-Type": "application/fhir+json"},
+    )
     response = connection.getresponse()
     response.read()
     return response.status
@@ -37,8 +41,7 @@ def test_fifty_slow_clients_do_not_starve_a_normal_one() -> None:
         result = probe(server.port, post_assess, until=time.monotonic() + SECONDS - 2)
         assert server.process.poll() is None, "the server died"
     answered = len(result.latencies)
-    print(f"\nslow clients: {answered} answered, {len(result.failures)} failed, "
-          f"p99 {result.p99():.3f} s")
+    print(f"\nslow clients: {answered} answered, {len(result.failures)} failed, p99 {result.p99():.3f} s")
     assert answered >= SECONDS, "the normal client got too few answers"
     assert not result.failures, result.failures[:5]
     assert result.p99() < 1.0

@@ -20,9 +20,12 @@ class Budget:
 
     def check(self) -> None:
         if self._clock() > self._deadline:
-            raise OverBudget.single("too-costly", f"the request needed more than its "
-                                                  f"{self._seconds:g} s of processing; send "
-                                                  f"fewer entries, or retry later")
+            raise OverBudget.single(
+                "too-costly",
+                f"the request needed more than its "
+                f"{self._seconds:g} s of processing; send "
+                f"fewer entries, or retry later",
+            )
 
 
 def unlimited() -> Budget:

@@ -66,18 +66,24 @@ def _host() -> _ThreadlessHost:
 class RuleEngine:
     """A compiled ruleset: `run(facts)` returns every fact in the session after chaining."""
 
-    def __init__(self, name: str, rules: Mapping[str, dict[str, Any]],
-                 actions: Mapping[str, Action], fact_kinds: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        rules: Mapping[str, dict[str, Any]],
+        actions: Mapping[str, Action],
+        fact_kinds: tuple[str, ...],
+    ) -> None:
         self.name = name
         definition: dict[str, Any] = copy.deepcopy(dict(rules))  # registration mutates it
         for rule_name, body in definition.items():
             body["run"] = _wrap(actions[rule_name])
-        definition["__sentinel"] = {
-            "all": [{"m": {"t": SENTINEL_KIND}}], "run": _noop, "pri": 0}
+        definition["__sentinel"] = {"all": [{"m": {"t": SENTINEL_KIND}}], "run": _noop, "pri": 0}
         for kind in fact_kinds:  # stored by the first condition; the second never matches
             definition[f"__sink_{kind}"] = {
-                "all": [{"m": {"t": kind}}, {"never": {"t": _NEVER_KIND}}], "run": _noop,
-                "pri": _SINK_PRIORITY}
+                "all": [{"m": {"t": kind}}, {"never": {"t": _NEVER_KIND}}],
+                "run": _noop,
+                "pri": _SINK_PRIORITY,
+            }
         with _LOCK:
             if name not in _REGISTERED:  # same name = same compiled knowledge: reuse it
                 _host().set_rulesets({name: definition})
@@ -105,8 +111,9 @@ class RuleEngine:
         foreign = [f for f in result if f.get("sid") != sid]
         if foreign:
             raise EngineFailure.single("exception", "rule engine returned another session's facts")
-        return [{k: v for k, v in f.items() if k != "sid"} for f in result
-                if f.get("t") != SENTINEL_KIND], records
+        return [
+            {k: v for k, v in f.items() if k != "sid"} for f in result if f.get("t") != SENTINEL_KIND
+        ], records
 
 
 def compile_rule(conditions: Sequence[Pattern]) -> dict[str, Any]:

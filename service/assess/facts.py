@@ -35,28 +35,37 @@ class _Qualifiers:
 
 
 def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSet:
-    builder = _Builder(kb, as_of, record.birth_date, {
-        r.ref: r.data.get("code") for r in record.resources if r.type == "Observation"})
+    builder = _Builder(
+        kb,
+        as_of,
+        record.birth_date,
+        {r.ref: r.data.get("code") for r in record.resources if r.type == "Observation"},
+    )
     for resource in record.resources:
         builder.add(resource)
     if record.birth_date is not None:
         age = age_in_years(record.birth_date, as_of.date())
-        builder.facts.append(InputFact(
-            "patient", (("older", age >= kb.parameter("older_age_min_years")),),
-            f"Age {age} years", None))
+        builder.facts.append(
+            InputFact(
+                "patient", (("older", age >= kb.parameter("older_age_min_years")),), f"Age {age} years", None
+            )
+        )
     facts = read_series(builder.facts, builder.strength_series)
     facts = mark_patterns(facts, kb.neuroanatomy.mimics, "active", "explained")
-    facts = mark_symmetric(mark_patterns(facts, kb.neuroanatomy.negatives, "absent",
-                                         "contradicted"))
-    facts = mark_long_term(facts, builder.treatment_starts, as_of,
-                            kb.parameter("long_term_medication_min_days"))
-    return FactSet(tuple(sorted(facts, key=InputFact.sort_key)), frozenset(builder.documented),
-                   tuple(builder.notes), tuple(builder.unreadable))
+    facts = mark_symmetric(mark_patterns(facts, kb.neuroanatomy.negatives, "absent", "contradicted"))
+    facts = mark_long_term(
+        facts, builder.treatment_starts, as_of, kb.parameter("long_term_medication_min_days")
+    )
+    return FactSet(
+        tuple(sorted(facts, key=InputFact.sort_key)),
+        frozenset(builder.documented),
+        tuple(builder.notes),
+        tuple(builder.unreadable),
+    )
 
 
 class _Builder:
-    def __init__(self, kb: Knowledge, as_of: datetime, birth: date | None,
-                 codes_of: dict[str, Any]) -> None:
+    def __init__(self, kb: Knowledge, as_of: datetime, birth: date | None, codes_of: dict[str, Any]) -> None:
         self.kb, self.as_of, self.birth = kb, as_of, birth
         self.codes_of = codes_of  # Observation ref -> its code, to recognise restatements
         self.facts: list[InputFact] = []
@@ -81,31 +90,36 @@ class _Builder:
         """A procedure or medicine: its status, and when it started (for long-term use)."""
         if resource.type == "Procedure":
             code = data.get("code")
-            start = _first_instant(data.get("performedDateTime"),
-                                   (data.get("performedPeriod") or {}).get("start"))
+            start = _first_instant(
+                data.get("performedDateTime"), (data.get("performedPeriod") or {}).get("start")
+            )
         else:
             code = data.get("medicationCodeableConcept")
             validity = (data.get("dispenseRequest") or {}).get("validityPeriod") or {}
-            start = _first_instant(data.get("effectiveDateTime"),
-                                   (data.get("effectivePeriod") or {}).get("start"),
-                                   data.get("authoredOn"), validity.get("start"))
+            start = _first_instant(
+                data.get("effectiveDateTime"),
+                (data.get("effectivePeriod") or {}).get("start"),
+                data.get("authoredOn"),
+                validity.get("start"),
+            )
         status = "active" if data.get("status") in _ACTIVE_TREATMENT else str(data.get("status"))
         for concept in self._concepts(code):
             self.documented.add(concept.name)
             recent = start is None or self._days_since(start) <= self.kb.parameter(
-                "spinal_context_procedure_max_days")
+                "spinal_context_procedure_max_days"
+            )
             fact = InputFact(
-                "treatment", (("concept", concept.name), ("long_term", False), ("recent", recent),
-                              ("status", status)),
+                "treatment",
+                (("concept", concept.name), ("long_term", False), ("recent", recent), ("status", status)),
                 f"{concept.display} ({_text_of(code)}"
                 f"{'' if start is None else ', ' + start.date().isoformat()}) [{resource.ref}]",
-                resource.ref)
+                resource.ref,
+            )
             self.facts.append(fact)
             self.treatment_starts[fact] = start
 
     def _add_condition(self, resource: Resource, data: dict[str, Any]) -> None:
-        qualifiers = self._qualifiers(c for site in data.get("bodySite") or []
-                                      for c in codings(site))
+        qualifiers = self._qualifiers(c for site in data.get("bodySite") or [] for c in codings(site))
         side = self._side(qualifiers, codings(data.get("code")))
         onset = self._condition_onset(data)
         status = "history" if resource.history else "active"
@@ -113,8 +127,15 @@ class _Builder:
             self.documented.add(concept.name)
             if concept.measure:
                 continue
-            self._add_finding(resource, concept, qualifiers, side, onset,
-                              (("status", status),), "" if status == "active" else " (history)")
+            self._add_finding(
+                resource,
+                concept,
+                qualifiers,
+                side,
+                onset,
+                (("status", status),),
+                "" if status == "active" else " (history)",
+            )
 
     def _add_observation(self, resource: Resource, data: dict[str, Any]) -> None:
         """The Observation's own code and value, then each component whose code means something
@@ -123,27 +144,38 @@ class _Builder:
         a concept restated from a source in the bundle (derivedFrom) is read once, at the source."""
         qualifiers = self._qualifiers(codings(data.get("bodySite")))
         side = self._side(qualifiers, codings(data.get("code")))
-        when = _first_instant(data.get("effectiveDateTime"),
-                              (data.get("effectivePeriod") or {}).get("start"), data.get("issued"))
+        when = _first_instant(
+            data.get("effectiveDateTime"),
+            (data.get("effectivePeriod") or {}).get("start"),
+            data.get("issued"),
+        )
         own = self._concepts(data.get("code"))
-        restated = {c.name for source in resource.derived_from
-                    for c in self._concepts(self.codes_of.get(source))}
+        restated = {
+            c.name for source in resource.derived_from for c in self._concepts(self.codes_of.get(source))
+        }
         if restated & {c.name for c in own}:
             self.notes.append(f"Read once: {resource.ref} restates its source (derivedFrom).")
         if not (data.get("hasMember") and not _has_value(data)):
-            self._read(resource, data, [c for c in own if c.name not in restated], qualifiers,
-                       side, when)
+            self._read(resource, data, [c for c in own if c.name not in restated], qualifiers, side, when)
         for component in data.get("component") or []:
             if not isinstance(component, dict) or component.get("dataAbsentReason"):
                 continue
             concepts = [c for c in self._concepts(component.get("code")) if c not in own]
             if concepts:
                 sides = self._qualifiers(codings(component.get("code"))).sides
-                self._read(resource, component, concepts, qualifiers,
-                           _side_of(sides) if sides else side, when)
+                self._read(
+                    resource, component, concepts, qualifiers, _side_of(sides) if sides else side, when
+                )
 
-    def _read(self, resource: Resource, part: dict[str, Any], concepts: list[Concept],
-              qualifiers: _Qualifiers, side: str, when: datetime | None) -> None:
+    def _read(
+        self,
+        resource: Resource,
+        part: dict[str, Any],
+        concepts: list[Concept],
+        qualifiers: _Qualifiers,
+        side: str,
+        when: datetime | None,
+    ) -> None:
         """One Observation or component: a finding for each concept its code means, by its value."""
         for concept in concepts:
             self.documented.add(concept.name)
@@ -152,21 +184,35 @@ class _Builder:
                 if isinstance(state, Unreadable):
                     self._unreadable(resource, concept, state)
                 else:  # a documented negative is a fact of its own, that rules can count against
-                    self._add_finding(resource, concept, qualifiers, side, when,
-                                      () if state else (("status", "absent"),),
-                                      "" if state else " (documented absent)")
+                    self._add_finding(
+                        resource,
+                        concept,
+                        qualifiers,
+                        side,
+                        when,
+                        () if state else (("status", "absent"),),
+                        "" if state else " (documented absent)",
+                    )
             elif concept.measure == "coded_result":
                 for found in self._concepts(part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
-                    self._add_finding(resource, found, qualifiers, side, when,
-                                      (("result", True),), f" on {concept.display.lower()}")
+                    self._add_finding(
+                        resource,
+                        found,
+                        qualifiers,
+                        side,
+                        when,
+                        (("result", True),),
+                        f" on {concept.display.lower()}",
+                    )
             else:
                 value = graded(concept, part, self.kb)
                 if isinstance(value, Unreadable):
                     self._unreadable(resource, concept, value)
                     continue
-                fact = self._add_finding(resource, concept, qualifiers, side, when,
-                                         (("grade", value.grade),), f": {value.shown}")
+                fact = self._add_finding(
+                    resource, concept, qualifiers, side, when, (("grade", value.grade),), f": {value.shown}"
+                )
                 if concept.measure == "strength":
                     self.strength_series[fact] = (when, value.number)
 
@@ -174,29 +220,55 @@ class _Builder:
         """Named so that it still means something once stored: `Type/id`, else type and date."""
         rid = resource.data.get("id")
         when = resource.data.get("effectiveDateTime") or resource.data.get("issued")
-        where = (f"{resource.type}/{rid}" if isinstance(rid, str) and rid
-                 else f"an {resource.type}" + (f" of {str(when)[:10]}" if when else ""))
-        self.unreadable.append(f"{concept.display} is recorded in {where} but {why.reason}, "
-                               "so it was not used: check it and record it in coded form.")
+        where = (
+            f"{resource.type}/{rid}"
+            if isinstance(rid, str) and rid
+            else f"an {resource.type}" + (f" of {str(when)[:10]}" if when else "")
+        )
+        self.unreadable.append(
+            f"{concept.display} is recorded in {where} but {why.reason}, "
+            "so it was not used: check it and record it in coded form."
+        )
 
     # -- shared pieces
 
-    def _add_finding(self, resource: Resource, concept: Concept, q: _Qualifiers, side: str,
-                     onset: datetime | None, extra: tuple[tuple[FindingField, FactValue], ...],
-                     detail: str = "") -> InputFact:
+    def _add_finding(
+        self,
+        resource: Resource,
+        concept: Concept,
+        q: _Qualifiers,
+        side: str,
+        onset: datetime | None,
+        extra: tuple[tuple[FindingField, FactValue], ...],
+        detail: str = "",
+    ) -> InputFact:
         level = q.levels[0].name if q.levels else "none"
         sites: list[Concept | None] = list(q.sites) or [None]
         fact = None
         for site in sites:
             attrs: dict[FindingField, FactValue] = {
-                "concept": concept.name, "site": site.name if site else "none", "side": side,
-                "status": "active", "level": level, "progressive": False,
-                     "symmetric": False, "explained": False, "contradicted": False,
-                     "result": False,
-                     **self._timing(onset), **dict(extra)}
-            where = ", ".join(x for x in (site.display.lower() if site else "",
-                                          q.levels[0].display if q.levels else "",
-                                          side if side != "unspecified" else "") if x)
+                "concept": concept.name,
+                "site": site.name if site else "none",
+                "side": side,
+                "status": "active",
+                "level": level,
+                "progressive": False,
+                "symmetric": False,
+                "explained": False,
+                "contradicted": False,
+                "result": False,
+                **self._timing(onset),
+                **dict(extra),
+            }
+            where = ", ".join(
+                x
+                for x in (
+                    site.display.lower() if site else "",
+                    q.levels[0].display if q.levels else "",
+                    side if side != "unspecified" else "",
+                )
+                if x
+            )
             label = f"{concept.display}{' (' + where + ')' if where else ''}{detail} [{resource.ref}]"
             fact = InputFact("finding", tuple(sorted(attrs.items())), label, resource.ref)
             self.facts.append(fact)
@@ -209,14 +281,15 @@ class _Builder:
         flags need back pain that is not years old); persisting (6 weeks, radicular pain) and
         long-standing (3 months, stenosis): known and long enough."""
         if onset is None:
-            return {"recent": True, "new": True, "current": True, "persisting": False,
-                    "long_standing": False}
+            return {"recent": True, "new": True, "current": True, "persisting": False, "long_standing": False}
         days = self._days_since(onset)
-        return {"recent": days <= self.kb.parameter("ces_acute_max_days"),
-                "new": days <= self.kb.parameter("new_onset_max_days"),
-                "current": days <= self.kb.parameter("current_back_problem_max_days"),
-                "persisting": days >= self.kb.parameter("radicular_persisting_min_days"),
-                "long_standing": days >= self.kb.parameter("stenosis_persisting_min_days")}
+        return {
+            "recent": days <= self.kb.parameter("ces_acute_max_days"),
+            "new": days <= self.kb.parameter("new_onset_max_days"),
+            "current": days <= self.kb.parameter("current_back_problem_max_days"),
+            "persisting": days >= self.kb.parameter("radicular_persisting_min_days"),
+            "long_standing": days >= self.kb.parameter("stenosis_persisting_min_days"),
+        }
 
     def _days_since(self, moment: datetime) -> float:
         return (self.as_of - moment) / timedelta(days=1)
@@ -254,12 +327,11 @@ class _Builder:
     def _condition_onset(self, data: dict[str, Any]) -> datetime | None:
         age = data.get("onsetAge")
         if isinstance(age, dict) and self.birth is not None and age.get("value") is not None:
-            start = datetime(self.birth.year, self.birth.month, self.birth.day,
-                             tzinfo=self.as_of.tzinfo)
+            start = datetime(self.birth.year, self.birth.month, self.birth.day, tzinfo=self.as_of.tzinfo)
             return start + timedelta(days=365.25 * float(age["value"]))
-        return _first_instant(data.get("onsetDateTime"),
-                              (data.get("onsetPeriod") or {}).get("start"),
-                              data.get("recordedDate"))
+        return _first_instant(
+            data.get("onsetDateTime"), (data.get("onsetPeriod") or {}).get("start"), data.get("recordedDate")
+        )
 
 
 def _side_of(sides: set[str]) -> str:

@@ -18,9 +18,16 @@ from pydantic import ValidationError
 
 from service.errors import Issue
 
-READ_TYPES = frozenset({
-    "Patient", "Condition", "Observation", "Procedure", "MedicationStatement", "MedicationRequest",
-})
+READ_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Observation",
+        "Procedure",
+        "MedicationStatement",
+        "MedicationRequest",
+    }
+)
 
 _ENTRY_PARTS = frozenset({"fullUrl", "resource", "request", "search", "response"})
 _URI = re.compile(r"[^\s]+")
@@ -30,32 +37,65 @@ CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-st
 
 # R4 required bindings on the elements the service reads (hl7.org/fhir/R4 value sets).
 _REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
-    ("Bundle", "type"): frozenset({
-        "document", "message", "transaction", "transaction-response", "batch", "batch-response",
-        "history", "searchset", "collection"}),
-    ("Observation", "status"): frozenset({
-        "registered", "preliminary", "final", "amended", "corrected", "cancelled",
-        "entered-in-error", "unknown"}),
-    ("Procedure", "status"): frozenset({
-        "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
-        "entered-in-error", "unknown"}),
-    ("MedicationStatement", "status"): frozenset({
-        "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
-        "not-taken"}),
-    ("MedicationRequest", "status"): frozenset({
-        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
-        "unknown"}),
+    ("Bundle", "type"): frozenset(
+        {
+            "document",
+            "message",
+            "transaction",
+            "transaction-response",
+            "batch",
+            "batch-response",
+            "history",
+            "searchset",
+            "collection",
+        }
+    ),
+    ("Observation", "status"): frozenset(
+        {
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Procedure", "status"): frozenset(
+        {
+            "preparation",
+            "in-progress",
+            "not-done",
+            "on-hold",
+            "stopped",
+            "completed",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("MedicationStatement", "status"): frozenset(
+        {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"}
+    ),
+    ("MedicationRequest", "status"): frozenset(
+        {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"}
+    ),
 }
 _REQUIRED_CONCEPTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
-    ("Condition", "clinicalStatus"): (CONDITION_CLINICAL, frozenset({
-        "active", "recurrence", "relapse", "inactive", "remission", "resolved"})),
-    ("Condition", "verificationStatus"): (CONDITION_VERIFICATION, frozenset({
-        "unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"})),
+    ("Condition", "clinicalStatus"): (
+        CONDITION_CLINICAL,
+        frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"}),
+    ),
+    ("Condition", "verificationStatus"): (
+        CONDITION_VERIFICATION,
+        frozenset({"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}),
+    ),
 }
 
 
-def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
-                    unread: Container[int] = ()) -> list[Issue]:
+def validate_bundle(
+    bundle: dict[str, Any], tick: Callable[[], None] = lambda: None, unread: Container[int] = ()
+) -> list[Issue]:
     """Every R4 error in the bundle envelope and the resources the service reads.
 
     The envelope is validated without its resources, then each resource read with its own model,
@@ -80,8 +120,13 @@ def validate_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: N
         rtype = _resource_type(resource)
         path = f"Bundle.entry[{i}].resource"
         if isinstance(resource, dict) and rtype is None:
-            issues.append(Issue("required", f"{path}.resourceType: a resource needs its type "
-                                            f"(a string)", f"{path}.resourceType"))
+            issues.append(
+                Issue(
+                    "required",
+                    f"{path}.resourceType: a resource needs its type (a string)",
+                    f"{path}.resourceType",
+                )
+            )
         elif resource is not None and not isinstance(resource, dict):
             issues.append(Issue("structure", f"{path}: must be a JSON object", path))
         elif rtype in READ_TYPES and isinstance(resource, dict):
@@ -96,8 +141,13 @@ def validate_resource(resource: dict[str, Any], path: str | None = None) -> list
     try:
         model = get_fhir_model_class(str(resource_type))
     except (KeyError, ValueError):
-        return [Issue("structure", f"unknown resourceType {resource_type!r}",
-                      f"{path}.resourceType" if path else "resourceType")]
+        return [
+            Issue(
+                "structure",
+                f"unknown resourceType {resource_type!r}",
+                f"{path}.resourceType" if path else "resourceType",
+            )
+        ]
     return _model_issues(model, resource, path or str(resource_type))
 
 
@@ -123,8 +173,9 @@ def _resource_type(resource: Any) -> str | None:
     return rtype if isinstance(rtype, str) else None
 
 
-def _model_issues(model: Any, data: dict[str, Any], root: str,
-                  entries: list[int] | None = None) -> list[Issue]:
+def _model_issues(
+    model: Any, data: dict[str, Any], root: str, entries: list[int] | None = None
+) -> list[Issue]:
     """The model's errors as issues; `entries` maps the envelope's entries back to the bundle's."""
     try:
         model.model_validate(data)
@@ -132,12 +183,15 @@ def _model_issues(model: Any, data: dict[str, Any], root: str,
         issues = []
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
-            if entries is not None and loc[:1] == ("entry",) and len(loc) > 1 \
-                    and isinstance(loc[1], int):
+            if entries is not None and loc[:1] == ("entry",) and len(loc) > 1 and isinstance(loc[1], int):
                 loc = ("entry", entries[loc[1]], *loc[2:])
-            issues.append(Issue("structure" if err["type"] != "missing" else "required",
-                                f"{_expression(root, loc)}: {err['msg']}",
-                                _expression(root, loc)))
+            issues.append(
+                Issue(
+                    "structure" if err["type"] != "missing" else "required",
+                    f"{_expression(root, loc)}: {err['msg']}",
+                    _expression(root, loc),
+                )
+            )
         return issues
     except (TypeError, ValueError, RecursionError) as exc:
         return [Issue("structure", f"{root}: not a valid FHIR resource ({type(exc).__name__})", root)]
@@ -157,18 +211,32 @@ def _binding_issues(resource_type: str, resource: dict[str, Any], path: str) -> 
     for (rtype, element), allowed in _REQUIRED_CODES.items():
         value = resource.get(element)
         if rtype == resource_type and isinstance(value, str) and value not in allowed:
-            issues.append(Issue("code-invalid",
-                                f"{path}.{element}: {value!r} is not in the required value set "
-                                f"({', '.join(sorted(allowed))})", f"{path}.{element}"))
+            issues.append(
+                Issue(
+                    "code-invalid",
+                    f"{path}.{element}: {value!r} is not in the required value set "
+                    f"({', '.join(sorted(allowed))})",
+                    f"{path}.{element}",
+                )
+            )
     for (rtype, element), (system, allowed) in _REQUIRED_CONCEPTS.items():
         value = resource.get(element)
         if rtype != resource_type or not isinstance(value, dict):
             continue
         codings = value.get("coding")
         codings = codings if isinstance(codings, list) else []
-        if not any(isinstance(c, dict) and c.get("system") == system
-                   and isinstance(c.get("code"), str) and c["code"] in allowed for c in codings):
-            issues.append(Issue("code-invalid",
-                                f"{path}.{element}: needs a coding from {system} "
-                                f"({', '.join(sorted(allowed))})", f"{path}.{element}"))
+        if not any(
+            isinstance(c, dict)
+            and c.get("system") == system
+            and isinstance(c.get("code"), str)
+            and c["code"] in allowed
+            for c in codings
+        ):
+            issues.append(
+                Issue(
+                    "code-invalid",
+                    f"{path}.{element}: needs a coding from {system} ({', '.join(sorted(allowed))})",
+                    f"{path}.{element}",
+                )
+            )
     return issues

@@ -18,8 +18,7 @@ from service.assess.dates import YEARS, parse_date, parse_instant, within_range
 from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance
 from service.errors import InvalidResource, Issue, Unprocessable
 
-CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
-                  "MedicationRequest")
+CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement", "MedicationRequest")
 _OBSERVATION_COUNTS = {"final", "amended", "corrected", "preliminary", "registered"}
 _PROCEDURE_COUNTS = {"completed", "in-progress"}
 _MEDICATION_COUNTS = {"active", "completed", "intended"}
@@ -36,7 +35,6 @@ _READ_NUMBERS = {
     "Condition": ((("onsetAge", "value"), 0.0, 150.0),),
     "Observation": ((("valueQuantity", "value"), -1e15, 1e15),),
 }
-
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,9 @@ class PatientRecord:
 # ---------------------------------------------------------------- bundle -> patient record
 
 
-def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
-                relevance: Relevance | None = None) -> PatientRecord:
+def read_bundle(
+    bundle: dict[str, Any], tick: Callable[[], None] = lambda: None, relevance: Relevance | None = None
+) -> PatientRecord:
     """Validate what is read and make the record; with `relevance`, the resources whose codes
     the knowledge base does not use are set aside first, never validated (without it, as the
     tests' reference, every resource of a type read is read)."""
@@ -99,13 +98,19 @@ def _out_of_range(bundle: dict[str, Any], unread: Mapping[int, str]) -> list[Iss
         for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
             value = _member(resource, path)
             if isinstance(value, str) and not _instant_within_range(value):
-                issues.append(Issue("value", f"{value!r} is outside the years {YEARS}",
-                                    f"{where}.{'.'.join(path)}"))
+                issues.append(
+                    Issue("value", f"{value!r} is outside the years {YEARS}", f"{where}.{'.'.join(path)}")
+                )
         for path, low, high in _READ_NUMBERS.get(str(resource.get("resourceType")), ()):
             value = _member(resource, path)
             if isinstance(value, int | float) and not _number_within(value, low, high):
-                issues.append(Issue("value", f"{'.'.join(path)} is not a number from {low:g} "
-                                             f"to {high:g}", f"{where}.{'.'.join(path)}"))
+                issues.append(
+                    Issue(
+                        "value",
+                        f"{'.'.join(path)} is not a number from {low:g} to {high:g}",
+                        f"{where}.{'.'.join(path)}",
+                    )
+                )
     return issues
 
 
@@ -131,18 +136,17 @@ def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = None
-                   ) -> PatientRecord:
+def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = None) -> PatientRecord:
     """The one patient and the resources that count, from a bundle already validated; the
     entries in `unread` are named in a note and held to the one-subject rule, nothing more."""
     unread = unread or {}
     _check_unique_full_urls(bundle.get("entry") or [])
-    indexed = [(i, e) for i, e in enumerate(bundle.get("entry") or [])
-               if isinstance(e.get("resource"), dict)]
+    indexed = [(i, e) for i, e in enumerate(bundle.get("entry") or []) if isinstance(e.get("resource"), dict)]
     entries = [e for _, e in indexed]
     refs = _ReferenceIndex(entries)
-    notes = _unread_notes(entries, [(unread[i], e["resource"]["resourceType"])
-                                    for i, e in indexed if i in unread])
+    notes = _unread_notes(
+        entries, [(unread[i], e["resource"]["resourceType"]) for i, e in indexed if i in unread]
+    )
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
     subject = _single_subject(patients, clinical, refs)
@@ -160,29 +164,51 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
     for entry in counted:
         resource = entry["resource"]
         sources = (refs.ref_of(entries[i]) for i in _resolved(refs, resource.get("derivedFrom")))
-        resources.append(Resource(resource["resourceType"], resource, refs.ref_of(entry),
-                                  _is_history(resource),
-                                  tuple(r for r in sources if r in counted_refs)))
+        resources.append(
+            Resource(
+                resource["resourceType"],
+                resource,
+                refs.ref_of(entry),
+                _is_history(resource),
+                tuple(r for r in sources if r in counted_refs),
+            )
+        )
     birth = patients[0]["resource"].get("birthDate") if patients else None
-    return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
-                         len(bundle.get("entry") or []), tuple(notes),
-                         patients[0]["resource"] if patients else None)
+    return PatientRecord(
+        subject,
+        parse_date(birth) if birth else None,
+        tuple(resources),
+        len(bundle.get("entry") or []),
+        tuple(notes),
+        patients[0]["resource"] if patients else None,
+    )
 
 
 def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
     """One note per reason a resource was not read, with the count of each type."""
     notes = []
-    reasons = (("types this service does not use", Counter(
-                   e["resource"]["resourceType"] for e in entries
-                   if e["resource"]["resourceType"] not in fhir.READ_TYPES)),
-               ("codes the knowledge base does not use",
-                Counter(rtype for why, rtype in unread if why == UNKNOWN)),
-               ("coded only in text, which is not interpreted: review them",
-                Counter(rtype for why, rtype in unread if why == TEXT_ONLY)))
+    reasons = (
+        (
+            "types this service does not use",
+            Counter(
+                e["resource"]["resourceType"]
+                for e in entries
+                if e["resource"]["resourceType"] not in fhir.READ_TYPES
+            ),
+        ),
+        ("codes the knowledge base does not use", Counter(rtype for why, rtype in unread if why == UNKNOWN)),
+        (
+            "coded only in text, which is not interpreted: review them",
+            Counter(rtype for why, rtype in unread if why == TEXT_ONLY),
+        ),
+    )
     for reason, counts in reasons:
         if counts:
-            notes.append(f"Not read ({reason}): " + ", ".join(
-                f"{count} {rtype}" for rtype, count in sorted(counts.items())) + ".")
+            notes.append(
+                f"Not read ({reason}): "
+                + ", ".join(f"{count} {rtype}" for rtype, count in sorted(counts.items()))
+                + "."
+            )
     return notes
 
 
@@ -200,8 +226,11 @@ def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
         version = meta.get("versionId") if isinstance(meta, dict) else None
         version = version if isinstance(version, str) else None
         if full_url and (full_url, version) in seen:
-            raise InvalidResource.single("invariant", "two entries of the bundle have the same "
-                                                      "fullUrl (bdl-7)", f"Bundle.entry[{i}].fullUrl")
+            raise InvalidResource.single(
+                "invariant",
+                "two entries of the bundle have the same fullUrl (bdl-7)",
+                f"Bundle.entry[{i}].fullUrl",
+            )
         seen.add((full_url, version))
 
 
@@ -237,42 +266,56 @@ class _ReferenceIndex:
         return f"#entry{index}" if index is not None else reference
 
 
-def _single_subject(patients: list[dict[str, Any]], clinical: list[dict[str, Any]],
-                    refs: _ReferenceIndex) -> str:
+def _single_subject(
+    patients: list[dict[str, Any]], clinical: list[dict[str, Any]], refs: _ReferenceIndex
+) -> str:
     """The one patient every resource is about, as the bundle refers to it (else 422)."""
     distinct_patients = {refs.identity(refs.ref_of(p)) for p in patients}
     if len(distinct_patients) > 1:
-        raise Unprocessable.single("processing",
-                                   "the bundle holds more than one Patient; send one patient",
-                                   "Bundle.entry.resource.ofType(Patient)")
+        raise Unprocessable.single(
+            "processing",
+            "the bundle holds more than one Patient; send one patient",
+            "Bundle.entry.resource.ofType(Patient)",
+        )
     subjects = [entry["resource"].get("subject") or {} for entry in clinical]
     used: dict[str, str] = {}  # each distinct reference resolved once, the first kept
     for reference in dict.fromkeys(s["reference"] for s in subjects if s.get("reference")):
         used.setdefault(refs.identity(reference), reference)
-    by_identifier = {_identifier_key(s["identifier"]) for s in subjects  # given only by one
-                     if not s.get("reference") and s.get("identifier")}
+    by_identifier = {
+        _identifier_key(s["identifier"])
+        for s in subjects  # given only by one
+        if not s.get("reference") and s.get("identifier")
+    }
     if patients:
         patient_identity = next(iter(distinct_patients))
         others = set(used) - {patient_identity}
-        strangers = by_identifier - {_identifier_key(identifier) for identifier
-                                     in patients[0]["resource"].get("identifier") or []}
+        strangers = by_identifier - {
+            _identifier_key(identifier) for identifier in patients[0]["resource"].get("identifier") or []
+        }
         if others or strangers:
             raise Unprocessable.single(
-                "processing", "resources in the bundle name a subject other than its Patient"
+                "processing",
+                "resources in the bundle name a subject other than its Patient"
                 + (" (an identifier that is not the Patient's)" if strangers else ""),
-                "Bundle.entry.resource.subject")
+                "Bundle.entry.resource.subject",
+            )
         return used.get(patient_identity, refs.ref_of(patients[0]))
     if by_identifier and used:
-        raise Unprocessable.single("processing", "a subject given only by identifier cannot be "
-                                                 "matched without the Patient resource",
-                                   "Bundle.entry.resource.subject.identifier")
+        raise Unprocessable.single(
+            "processing",
+            "a subject given only by identifier cannot be matched without the Patient resource",
+            "Bundle.entry.resource.subject.identifier",
+        )
     if len(used) > 1:
-        raise Unprocessable.single("processing", "resources in the bundle name two subjects",
-                                   "Bundle.entry.resource.subject")
+        raise Unprocessable.single(
+            "processing", "resources in the bundle name two subjects", "Bundle.entry.resource.subject"
+        )
     if not used:
-        raise Unprocessable.single("processing",
-                                   "nothing in the bundle identifies a patient (no Patient, "
-                                   "no subject reference)", "Bundle.entry")
+        raise Unprocessable.single(
+            "processing",
+            "nothing in the bundle identifies a patient (no Patient, no subject reference)",
+            "Bundle.entry",
+        )
     return next(iter(used.values()))
 
 
@@ -321,4 +364,3 @@ def _status_code(concept: Any) -> str | None:
         if coding.get("code"):
             return str(coding["code"])
     return None
-

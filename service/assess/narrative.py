@@ -23,9 +23,13 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 @cache
 def _template() -> Template:
-    env = Environment(loader=PackageLoader("service.assess", "templates"),
-                      autoescape=select_autoescape(["xhtml", "html"]),
-                      trim_blocks=True, lstrip_blocks=True, finalize=_xml_text)
+    env = Environment(
+        loader=PackageLoader("service.assess", "templates"),
+        autoescape=select_autoescape(["xhtml", "html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_xml_text,
+    )
     env.filters["attr_sentence"] = _sentence
     return env.get_template("narrative.xhtml")
 

@@ -44,18 +44,18 @@ class AssessInput:
     as_of: datetime
 
 
-
 # ---------------------------------------------------------------- body -> bundle and asOf
 
 
-def read_body(body: bytes, as_of_query: str | None, now: Callable[[], datetime],
-              limits: Limits) -> AssessInput:
+def read_body(
+    body: bytes, as_of_query: str | None, now: Callable[[], datetime], limits: Limits
+) -> AssessInput:
     """Decode and unwrap the request; `now` is consulted only when no asOf is given."""
     document = parse_json(body, limits)
-    if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle",
-                                                                                  "Parameters"):
+    if not isinstance(document, dict) or document.get("resourceType") not in ("Bundle", "Parameters"):
         raise InvalidRequest.single(
-            "structure", "the body must be a FHIR Bundle or a Parameters resource", "resourceType")
+            "structure", "the body must be a FHIR Bundle or a Parameters resource", "resourceType"
+        )
     as_of_text = as_of_query
     if document["resourceType"] == "Parameters":
         document, as_of_param = _unwrap_parameters(document)
@@ -69,8 +69,9 @@ def parse_json(body: bytes, limits: Limits) -> Any:
     plain = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", body) if b"\\" in body else body
     document = _decode(body, plain)
     if _nesting_exceeds(plain, limits.max_depth):
-        raise InvalidRequest.single("too-costly", f"the JSON body is nested more than "
-                                                  f"{limits.max_depth} levels deep")
+        raise InvalidRequest.single(
+            "too-costly", f"the JSON body is nested more than {limits.max_depth} levels deep"
+        )
     if _SURROGATE_ESCAPE.search(body):
         _reject_lone_surrogates(document)
     return document
@@ -118,9 +119,11 @@ def _reject_lone_surrogates(document: Any) -> None:
     try:
         json.dumps(document, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRequest.single("structure", "the body holds an unpaired UTF-16 surrogate "
-                                                 "escape (\\uD800-\\uDFFF)",
-                                    _surrogate_path(document, _root_name(document))) from None
+        raise InvalidRequest.single(
+            "structure",
+            "the body holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)",
+            _surrogate_path(document, _root_name(document)),
+        ) from None
 
 
 def _root_name(document: Any) -> str:
@@ -131,8 +134,7 @@ def _root_name(document: Any) -> str:
 
 def _surrogate_path(node: Any, path: str) -> str | None:
     """Where the first unpaired surrogate is (a key or a value), as a path from `$`."""
-    items = (node.items() if isinstance(node, dict)
-             else enumerate(node) if isinstance(node, list) else ())
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, child in items:
         where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
         if isinstance(key, str) and _LONE_SURROGATE.search(key):
@@ -167,15 +169,23 @@ def _nesting_exceeds(plain: bytes, limit: int) -> bool:
 def check_entry_count(bundle: dict[str, Any], limits: Limits) -> None:
     entries = bundle.get("entry")
     if isinstance(entries, list) and len(entries) > limits.max_entries:
-        raise PayloadTooLarge.single("too-costly", f"the Bundle has {len(entries)} entries; the "
-                                                   f"limit is {limits.max_entries}", "Bundle.entry")
+        raise PayloadTooLarge.single(
+            "too-costly",
+            f"the Bundle has {len(entries)} entries; the limit is {limits.max_entries}",
+            "Bundle.entry",
+        )
 
 
 def _unwrap_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     params = parameters.get("parameter")
-    envelope = {**parameters, "parameter": [
-        {k: v for k, v in p.items() if k != "resource"} if isinstance(p, dict) else p
-        for p in params] if isinstance(params, list) else params}
+    envelope = {
+        **parameters,
+        "parameter": [
+            {k: v for k, v in p.items() if k != "resource"} if isinstance(p, dict) else p for p in params
+        ]
+        if isinstance(params, list)
+        else params,
+    }
     issues = fhir.validate_resource(envelope, "Parameters")
     if issues:
         raise InvalidResource(issues)
@@ -184,16 +194,21 @@ def _unwrap_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str 
         if param.get("name") == "bundle":
             bundle = param.get("resource")
             if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-                raise InvalidRequest.single("structure", "parameter 'bundle' must hold a Bundle",
-                                            f"Parameters.parameter[{i}].resource")
+                raise InvalidRequest.single(
+                    "structure",
+                    "parameter 'bundle' must hold a Bundle",
+                    f"Parameters.parameter[{i}].resource",
+                )
         elif param.get("name") == "asOf":
             as_of = param.get("valueDateTime")
             if as_of is None:
-                raise InvalidRequest.single("structure", "parameter 'asOf' needs a valueDateTime",
-                                            f"Parameters.parameter[{i}]")
+                raise InvalidRequest.single(
+                    "structure", "parameter 'asOf' needs a valueDateTime", f"Parameters.parameter[{i}]"
+                )
     if bundle is None:
-        raise InvalidRequest.single("required", "Parameters has no 'bundle' parameter",
-                                    "Parameters.parameter")
+        raise InvalidRequest.single(
+            "required", "Parameters has no 'bundle' parameter", "Parameters.parameter"
+        )
     return bundle, as_of
 
 
@@ -201,11 +216,7 @@ def _parse_as_of(text: str) -> datetime:
     try:
         as_of = parse_instant(text)
     except ValueError:
-        raise InvalidRequest.single("value", f"asOf {text!r} is not a FHIR dateTime",
-                                    "asOf") from None
+        raise InvalidRequest.single("value", f"asOf {text!r} is not a FHIR dateTime", "asOf") from None
     if not within_range(as_of):
-        raise InvalidRequest.single("value", f"asOf {text!r} is outside the years {YEARS}",
-                                    "asOf")
+        raise InvalidRequest.single("value", f"asOf {text!r} is outside the years {YEARS}", "asOf")
     return as_of
-
-

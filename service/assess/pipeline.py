@@ -24,7 +24,7 @@ class Assessment:
     pathway: str
     entry_count: int
     fired: tuple[str, ...]  # the rules behind the surviving conclusions, sorted
-    rule_seconds: float     # forward chaining alone, for the metrics
+    rule_seconds: float  # forward chaining alone, for the metrics
     explanation: Explanation  # what the resource says, for cards and pages
 
 
@@ -37,14 +37,16 @@ class Pipeline:
         self.reasoner = Reasoner(kb)
         self.relevance = Relevance(kb)
 
-    def assess_body(self, body: bytes, as_of: str | None, now: Callable[[], datetime],
-                    budget: Budget | None = None) -> Assessment:
+    def assess_body(
+        self, body: bytes, as_of: str | None, now: Callable[[], datetime], budget: Budget | None = None
+    ) -> Assessment:
         budget = budget or unlimited()
         request = read_body(body, as_of, now, self.limits)
         return self.assess_bundle(request.bundle, request.as_of, budget)
 
-    def assess_bundle(self, bundle: dict[str, Any], as_of: datetime,
-                      budget: Budget | None = None) -> Assessment:
+    def assess_bundle(
+        self, bundle: dict[str, Any], as_of: datetime, budget: Budget | None = None
+    ) -> Assessment:
         budget = budget or unlimited()
         check_entry_count(bundle, self.limits)
         budget.check()
@@ -58,5 +60,11 @@ class Pipeline:
         # valid R4 by construction: the tests validate every one they make (tests/conftest.py),
         # which cost 0.3 ms a request here
         resource = build_risk_assessment(self.kb, record, explanation, as_of)
-        return Assessment(resource, inference.pathway.code, record.entry_count,
-                          tuple(sorted(inference.fired)), rule_seconds, explanation)
+        return Assessment(
+            resource,
+            inference.pathway.code,
+            record.entry_count,
+            tuple(sorted(inference.fired)),
+            rule_seconds,
+            explanation,
+        )

@@ -60,12 +60,16 @@ class Reasoner:
         self.kb = kb
         self._rules = {rule.id: rule for rule in kb.rules}
         self._order = {rule.id: i for i, rule in enumerate(kb.rules)}
-        compiled = {rule.id: compile_rule([(c.fact, c.match, c.same) for c in rule.when])
-                    for rule in kb.rules}
+        compiled = {
+            rule.id: compile_rule([(c.fact, c.match, c.same) for c in rule.when]) for rule in kb.rules
+        }
         digest = hashlib.sha256(json.dumps(compiled, sort_keys=True).encode()).hexdigest()[:12]
         self.engine = RuleEngine(
-            f"{kb.id}-{kb.version}-{digest}", compiled,
-            {rule.id: _derive_action(rule) for rule in kb.rules}, INPUT_FACTS + DERIVED_FACTS)
+            f"{kb.id}-{kb.version}-{digest}",
+            compiled,
+            {rule.id: _derive_action(rule) for rule in kb.rules},
+            INPUT_FACTS + DERIVED_FACTS,
+        )
 
     def infer(self, facts: FactSet) -> Inference:
         """Identical input facts (the same finding recorded twice) enter the engine once, and
@@ -75,8 +79,9 @@ class Reasoner:
         for fact in facts.facts:
             groups.setdefault((fact.kind, fact.attrs), []).append(fact)
         inputs = {f"F{i}": members for i, members in enumerate(groups.values(), 1)}
-        engine_facts = [{"t": kind, "id": fid, **dict(attrs)}
-                        for fid, (kind, attrs) in zip(inputs, groups, strict=True)]
+        engine_facts = [
+            {"t": kind, "id": fid, **dict(attrs)} for fid, (kind, attrs) in zip(inputs, groups, strict=True)
+        ]
         result, records = self.engine.run(engine_facts)
         derived = {f["id"]: f for f in result if f["t"] in DERIVED_FACTS}
         ways: dict[str, set[Way]] = {fid: set() for fid in derived}
@@ -87,22 +92,30 @@ class Reasoner:
         conclusions = self._conclusions(alive, live, inputs)
         pathway, why = self._pathway(alive, live, inputs)
         present = {f["name"] for f in alive.values()} | {
-            str(f.get("concept")) for members in inputs.values() for f in members
-            if f.kind == "finding" and f.get("status") == "active"}
-        return Inference(conclusions, pathway, why, frozenset(present),
-                         frozenset(rule for found in live.values() for rule, _ in found))
+            str(f.get("concept"))
+            for members in inputs.values()
+            for f in members
+            if f.kind == "finding" and f.get("status") == "active"
+        }
+        return Inference(
+            conclusions,
+            pathway,
+            why,
+            frozenset(present),
+            frozenset(rule for found in live.values() for rule, _ in found),
+        )
 
     # -- withdrawal (`unless`)
 
-    def _surviving(self, derived: Mapping[str, Fact], ways: Mapping[str, set[Way]]
-                   ) -> dict[str, set[Way]]:
+    def _surviving(self, derived: Mapping[str, Fact], ways: Mapping[str, set[Way]]) -> dict[str, set[Way]]:
         """The derivations that survive, by fact: a derivation survives when its rule's `unless`
         names no evidence present and every derived parent has a surviving derivation (the least
         fixpoint, so a fact cannot keep itself alive through a cycle)."""
         present = {f["name"] for f in derived.values() if f["t"] == "evidence"}
-        allowed = {fid: {d for d in found
-                         if not any(name in present for name in self._rules[d[0]].unless)}
-                   for fid, found in ways.items()}
+        allowed = {
+            fid: {d for d in found if not any(name in present for name in self._rules[d[0]].unless)}
+            for fid, found in ways.items()
+        }
         live: dict[str, set[Way]] = {}
         changed = True
         while changed:
@@ -116,8 +129,9 @@ class Reasoner:
 
     # -- provenance
 
-    def _provenance(self, fact_ids: list[str], live: Mapping[str, set[Way]],
-                    inputs: Mapping[str, list[InputFact]]) -> Provenance:
+    def _provenance(
+        self, fact_ids: list[str], live: Mapping[str, set[Way]], inputs: Mapping[str, list[InputFact]]
+    ) -> Provenance:
         rules: set[str] = set()
         leaves: set[str] = set()
         seen: set[str] = set()
@@ -134,10 +148,12 @@ class Reasoner:
                 stack.extend(parents)
         return Provenance(
             tuple(sorted(rules, key=self._order.__getitem__)),
-            tuple(fact for fid in sorted(leaves, key=lambda x: int(x[1:])) for fact in inputs[fid]))
+            tuple(fact for fid in sorted(leaves, key=lambda x: int(x[1:])) for fact in inputs[fid]),
+        )
 
-    def _conclusions(self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]],
-                     inputs: Mapping[str, list[InputFact]]) -> tuple[Conclusion, ...]:
+    def _conclusions(
+        self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]], inputs: Mapping[str, list[InputFact]]
+    ) -> tuple[Conclusion, ...]:
         groups: dict[tuple[str, str | None], list[Fact]] = {}
         for fact in alive.values():
             if fact["t"] == "conclusion":
@@ -147,21 +163,30 @@ class Reasoner:
         results = []
         for (name, root), group in groups.items():
             definition = self.kb.conclusions[name]
-            risk = max((self._rules[rule].then.risk or "low"
-                        for f in group for rule, _ in live[f["id"]]), key=RISKS.index)
+            risk = max(
+                (self._rules[rule].then.risk or "low" for f in group for rule, _ in live[f["id"]]),
+                key=RISKS.index,
+            )
             kinds = {f.get("kind") for f in group if f.get("kind")}
-            if definition.per_root and len(kinds) >= self.kb.parameter(
-                    "radiculopathy_high_risk_min_kinds"):
+            if definition.per_root and len(kinds) >= self.kb.parameter("radiculopathy_high_risk_min_kinds"):
                 risk = max(risk, "high", key=RISKS.index)
             sides = sorted({f.get("side") or "unspecified" for f in group})
             if len(sides) > 1:
                 sides = [s for s in sides if s != "unspecified"]
-            results.append(Conclusion(definition, root, tuple(sides), risk,
-                                      self._provenance([f["id"] for f in group], live, inputs)))
+            results.append(
+                Conclusion(
+                    definition,
+                    root,
+                    tuple(sides),
+                    risk,
+                    self._provenance([f["id"] for f in group], live, inputs),
+                )
+            )
         return tuple(sorted(results, key=lambda c: (c.definition.rank, c.root or "")))
 
-    def _pathway(self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]],
-                 inputs: Mapping[str, list[InputFact]]) -> tuple[PathwayDef, Provenance | None]:
+    def _pathway(
+        self, alive: Mapping[str, Fact], live: Mapping[str, set[Way]], inputs: Mapping[str, list[InputFact]]
+    ) -> tuple[PathwayDef, Provenance | None]:
         candidates = [f for f in alive.values() if f["t"] == "pathway"]
         if not candidates:
             return self.kb.pathways["insufficient-information"], None

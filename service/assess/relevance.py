@@ -17,9 +17,13 @@ from typing import Any
 from service.knowledge import Knowledge
 
 # Where facts.py reads a resource's meaning, by type
-_CODED = {"Condition": "code", "Observation": "code", "Procedure": "code",
-          "MedicationStatement": "medicationCodeableConcept",
-          "MedicationRequest": "medicationCodeableConcept"}
+_CODED = {
+    "Condition": "code",
+    "Observation": "code",
+    "Procedure": "code",
+    "MedicationStatement": "medicationCodeableConcept",
+    "MedicationRequest": "medicationCodeableConcept",
+}
 _REFERENCE_ONLY = frozenset({"reference"})
 UNKNOWN = "unknown"  # well-formed codings (or none), none of them the knowledge base's
 TEXT_ONLY = "text-only"  # no coding at all, only text: a person must read it
@@ -30,8 +34,9 @@ class Relevance:
 
     def __init__(self, kb: Knowledge) -> None:
         self._kb = kb
-        self._codes = frozenset(key for key, concepts in kb.code_index.items()
-                                if any(c.kind == "clinical" for c in concepts))
+        self._codes = frozenset(
+            key for key, concepts in kb.code_index.items() if any(c.kind == "clinical" for c in concepts)
+        )
         self._category_systems = frozenset(system for system, _ in kb.descendant_index)
 
     def why_unread(self, resource: dict[str, Any]) -> str | None:
@@ -44,8 +49,7 @@ class Relevance:
         concepts: list[Any] = [resource.get(field)]
         components = resource.get("component")
         if components is not None:
-            if not isinstance(components, list) or not all(isinstance(c, dict)
-                                                           for c in components):
+            if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
                 return None
             concepts += [c.get("code") for c in components]
         codings = _codings(concepts)  # a concept absent (required, or a medicationReference): read
@@ -87,13 +91,19 @@ def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]] | None:
 def _plain_subject(subject: Any) -> bool:
     """A subject the one-subject check can read without validation: absent, or a Reference
     whose `reference` is a string and whose `identifier` is an object of strings."""
-    if subject is None or type(subject) is dict and subject.keys() == _REFERENCE_ONLY \
-            and type(subject["reference"]) is str:  # the usual shape, tested at once
+    if (
+        subject is None
+        or type(subject) is dict
+        and subject.keys() == _REFERENCE_ONLY
+        and type(subject["reference"]) is str
+    ):  # the usual shape, tested at once
         return True
     if not isinstance(subject, dict):
         return False
     reference, identifier = subject.get("reference"), subject.get("identifier")
     if reference is not None and not isinstance(reference, str):
         return False
-    return identifier is None or (isinstance(identifier, dict) and all(
-        isinstance(identifier.get(key), str | None) for key in ("system", "value")))
+    return identifier is None or (
+        isinstance(identifier, dict)
+        and all(isinstance(identifier.get(key), str | None) for key in ("system", "value"))
+    )

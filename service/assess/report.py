@@ -26,13 +26,26 @@ NOTE_KIND = f"{BASE}/StructureDefinition/note-kind"
 NOTE_AUDIENCE = f"{BASE}/StructureDefinition/note-audience"
 REASON = f"{BASE}/StructureDefinition/rationale-finding"
 RULE = f"{BASE}/StructureDefinition/rationale-rule"
-_RISK_DISPLAY = {"negligible": "Negligible likelihood", "low": "Low likelihood",
-                 "moderate": "Moderate likelihood", "high": "High likelihood",
-                 "certain": "Certain"}
+_RISK_DISPLAY = {
+    "negligible": "Negligible likelihood",
+    "low": "Low likelihood",
+    "moderate": "Moderate likelihood",
+    "high": "High likelihood",
+    "certain": "Certain",
+}
 # where each resource type records when it happened, first found wins (dates only are shown)
-_DATE_FIELDS = ("effectiveDateTime", "effectivePeriod", "issued", "onsetDateTime", "onsetPeriod",
-                "recordedDate", "performedDateTime", "performedPeriod", "authoredOn",
-                "dateAsserted")
+_DATE_FIELDS = (
+    "effectiveDateTime",
+    "effectivePeriod",
+    "issued",
+    "onsetDateTime",
+    "onsetPeriod",
+    "recordedDate",
+    "performedDateTime",
+    "performedPeriod",
+    "authoredOn",
+    "dateAsserted",
+)
 
 
 @dataclass(frozen=True)
@@ -81,44 +94,63 @@ class Explanation:
         return tuple(note for note in self.notes if note.kind == kind)
 
 
-def build_risk_assessment(kb: Knowledge, record: PatientRecord, explanation: Explanation,
-                          as_of: datetime) -> dict[str, Any]:
+def build_risk_assessment(
+    kb: Knowledge, record: PatientRecord, explanation: Explanation, as_of: datetime
+) -> dict[str, Any]:
     pathway = explanation.pathway
     return {
         "resourceType": "RiskAssessment",
         "text": {"status": "generated", "div": render_narrative(explanation)},
-        "extension": [{
-            "url": f"{BASE}/StructureDefinition/care-pathway",
-            "valueCodeableConcept": {
-                "coding": [{"system": f"{BASE}/CodeSystem/care-pathway", "code": pathway.code,
-                            "display": pathway.display}],
-                "text": pathway.display,
-            },
-        }],
+        "extension": [
+            {
+                "url": f"{BASE}/StructureDefinition/care-pathway",
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": f"{BASE}/CodeSystem/care-pathway",
+                            "code": pathway.code,
+                            "display": pathway.display,
+                        }
+                    ],
+                    "text": pathway.display,
+                },
+            }
+        ],
         "status": "final",
-        "method": {"coding": [{"system": f"{BASE}/CodeSystem/knowledge-base", "code": kb.id,
-                               "version": kb.version, "display": kb.title}]},
+        "method": {
+            "coding": [
+                {
+                    "system": f"{BASE}/CodeSystem/knowledge-base",
+                    "code": kb.id,
+                    "version": kb.version,
+                    "display": kb.title,
+                }
+            ]
+        },
         "subject": _subject(record),
         "occurrenceDateTime": format_instant(as_of),
         **_basis(explanation),
-        **({"prediction": [_prediction(f) for f in explanation.findings]}
-           if explanation.findings else {}),
+        **({"prediction": [_prediction(f) for f in explanation.findings]} if explanation.findings else {}),
         "mitigation": pathway.mitigation,
         "note": [_annotation(note) for note in explanation.notes],
     }
 
 
-def explain(kb: Knowledge, record: PatientRecord, facts: FactSet,
-            inference: Inference) -> Explanation:
+def explain(kb: Knowledge, record: PatientRecord, facts: FactSet, inference: Inference) -> Explanation:
     durable = _durable_references(record)
     dates = {r.ref: _recorded_on(r.data) for r in record.resources}
-    findings = tuple(Finding(c, _title(c), _reasons(c.why, durable, dates), c.why.rules)
-                     for c in inference.conclusions)
+    findings = tuple(
+        Finding(c, _title(c), _reasons(c.why, durable, dates), c.why.rules) for c in inference.conclusions
+    )
     said = {reason for finding in findings for reason in finding.reasons}
     behind_pathway = _reasons(inference.pathway_why, durable, dates) if inference.pathway_why else ()
-    return Explanation(inference.pathway, findings,
-                       tuple(r for r in behind_pathway if r not in said),
-                       _notes(kb, record, facts, inference), f"{kb.id} {kb.version} ({kb.status})")
+    return Explanation(
+        inference.pathway,
+        findings,
+        tuple(r for r in behind_pathway if r not in said),
+        _notes(kb, record, facts, inference),
+        f"{kb.id} {kb.version} ({kb.status})",
+    )
 
 
 # ---------------------------------------------------------------- references
@@ -142,8 +174,7 @@ def _subject(record: PatientRecord) -> dict[str, Any]:
 
 def _basis(explanation: Explanation) -> dict[str, Any]:
     """Every input resource behind a conclusion or the chosen pathway, in first-seen order."""
-    reasons = [r for f in explanation.findings for r in f.reasons] + list(
-        explanation.pathway_reasons)
+    reasons = [r for f in explanation.findings for r in f.reasons] + list(explanation.pathway_reasons)
     refs = dict.fromkeys(r.reference for r in reasons if r.reference)
     return {"basis": [{"reference": ref} for ref in refs]} if refs else {}
 
@@ -168,8 +199,7 @@ def _side_text(sides: tuple[str, ...]) -> str:
     return f"{sides[0]} side"
 
 
-def _reasons(why: Provenance, durable: dict[str, str],
-             dates: dict[str, str | None]) -> tuple[Reason, ...]:
+def _reasons(why: Provenance, durable: dict[str, str], dates: dict[str, str | None]) -> tuple[Reason, ...]:
     reasons: dict[Reason, None] = {}
     for fact in why.findings:
         reasons.setdefault(_reason(fact, durable, dates))
@@ -199,20 +229,36 @@ def _recorded_on(data: dict[str, Any]) -> str | None:
 def _prediction(finding: Finding) -> dict[str, Any]:
     conclusion = finding.conclusion
     definition = conclusion.definition
-    codings = [{"system": definition.outcome.system, "code": definition.outcome.code,
-                "display": definition.outcome.display}]
+    codings = [
+        {
+            "system": definition.outcome.system,
+            "code": definition.outcome.code,
+            "display": definition.outcome.display,
+        }
+    ]
     if conclusion.root:
-        codings.append({"system": f"{BASE}/CodeSystem/nerve-root", "code": conclusion.root,
-                        "display": f"{conclusion.root} nerve root"})
-    machine = [{"url": REASON, "valueReference": {"reference": r.reference, "display": r.text}}
-               for r in finding.reasons if r.reference]
-    machine += [{"url": RULE, "valueCoding": {"system": f"{BASE}/CodeSystem/knowledge-rule",
-                                              "code": rule}} for rule in finding.rules]
+        codings.append(
+            {
+                "system": f"{BASE}/CodeSystem/nerve-root",
+                "code": conclusion.root,
+                "display": f"{conclusion.root} nerve root",
+            }
+        )
+    machine = [
+        {"url": REASON, "valueReference": {"reference": r.reference, "display": r.text}}
+        for r in finding.reasons
+        if r.reference
+    ]
+    machine += [
+        {"url": RULE, "valueCoding": {"system": f"{BASE}/CodeSystem/knowledge-rule", "code": rule}}
+        for rule in finding.rules
+    ]
     return {
         **({"extension": machine} if machine else {}),
         "outcome": {"coding": codings, "text": finding.title},
-        "qualitativeRisk": {"coding": [{"system": RISK_SYSTEM, "code": conclusion.risk,
-                                        "display": finding.risk}]},
+        "qualitativeRisk": {
+            "coding": [{"system": RISK_SYSTEM, "code": conclusion.risk, "display": finding.risk}]
+        },
         "rationale": rationale(finding),
     }
 
@@ -226,20 +272,20 @@ def rationale(finding: Finding) -> str:
 # ---------------------------------------------------------------- notes
 
 
-def _notes(kb: Knowledge, record: PatientRecord, facts: FactSet,
-           inference: Inference) -> tuple[Note, ...]:
+def _notes(kb: Knowledge, record: PatientRecord, facts: FactSet, inference: Inference) -> tuple[Note, ...]:
     pathway = inference.pathway
     conclusions = {c.definition.name for c in inference.conclusions}
     notes = [Note("safety-net", "patient", pathway.safety_net)]
     for item in kb.guidance:
         kind, name = item.target
-        if (kind == "pathway" and name == pathway.code) or (kind == "conclusion"
-                                                            and name in conclusions):
-            notes.append(Note("guidance", item.audience,
-                              f"{item.title}: {item.text} ({_cite(kb, item.sources)})"))
+        if (kind == "pathway" and name == pathway.code) or (kind == "conclusion" and name in conclusions):
+            notes.append(
+                Note("guidance", item.audience, f"{item.title}: {item.text} ({_cite(kb, item.sources)})")
+            )
     for gap in kb.gaps:
         if any(w in inference.present for w in gap.when) and not any(
-                m in facts.documented for m in gap.missing):
+            m in facts.documented for m in gap.missing
+        ):
             notes.append(Note("data-gap", "clinician", f"{gap.text} ({_cite(kb, gap.sources)})"))
     notes.extend(Note("data-gap", "clinician", text) for text in facts.unreadable)
     notes.extend(Note("input-ignored", "clinician", note) for note in record.notes + facts.notes)
@@ -247,12 +293,16 @@ def _notes(kb: Knowledge, record: PatientRecord, facts: FactSet,
 
 
 def _annotation(note: Note) -> dict[str, Any]:
-    return {"extension": [
-        {"url": NOTE_KIND, "valueCoding": {"system": f"{BASE}/CodeSystem/note-kind",
-                                           "code": note.kind}},
-        {"url": NOTE_AUDIENCE, "valueCoding": {"system": f"{BASE}/CodeSystem/note-audience",
-                                               "code": note.audience}},
-    ], "text": note.text}
+    return {
+        "extension": [
+            {"url": NOTE_KIND, "valueCoding": {"system": f"{BASE}/CodeSystem/note-kind", "code": note.kind}},
+            {
+                "url": NOTE_AUDIENCE,
+                "valueCoding": {"system": f"{BASE}/CodeSystem/note-audience", "code": note.audience},
+            },
+        ],
+        "text": note.text,
+    }
 
 
 def note_kind(annotation: dict[str, Any]) -> str | None:

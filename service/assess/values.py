@@ -22,7 +22,10 @@ _REFLEX_WORDS = ("absent", "diminished", "normal", "brisk", "clonus")  # contrac
 # A measured value past its threshold is `high` (fever, retention) or, for `<=`, `low` (an
 # ankle-brachial index at or below the PAD threshold); any other value is `normal`.
 _COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
-    ">=": (operator.ge, "high"), ">": (operator.gt, "high"), "<=": (operator.le, "low")}
+    ">=": (operator.ge, "high"),
+    ">": (operator.gt, "high"),
+    "<=": (operator.le, "low"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,13 @@ def presence(part: dict[str, Any], kb: Knowledge) -> bool | Unreadable:
     if part.get("valueBoolean") is False:
         return False
     values = codings(part.get("valueCodeableConcept")) + [
-        c for i in part.get("interpretation") or [] for c in codings(i)]
-    if any(concept.role == "absent_value" for c in values
-           for concept in kb.concepts_for(c.get("system", ""), c.get("code", ""))):
+        c for i in part.get("interpretation") or [] for c in codings(i)
+    ]
+    if any(
+        concept.role == "absent_value"
+        for c in values
+        for concept in kb.concepts_for(c.get("system", ""), c.get("code", ""))
+    ):
         return False
     text = part.get("valueString")
     if isinstance(text, str):
@@ -139,5 +146,8 @@ def codings(concept: Any) -> list[dict[str, Any]]:
     a coding whose system or code is not text, such as a JSON null, is not a coding)."""
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)
-            and isinstance(c.get("system", ""), str) and isinstance(c.get("code", ""), str)]
+    return [
+        c
+        for c in concept.get("coding") or []
+        if isinstance(c, dict) and isinstance(c.get("system", ""), str) and isinstance(c.get("code", ""), str)
+    ]

@@ -42,8 +42,6 @@ def validate_with(schema: Schema, data: Any, file: str, where: str = "", many: b
         raise KnowledgeError(file, f"{where}.{field}" if where else field, message) from None
 
 
-
-
 def check_sources(file: str, field: str, names: list[str], source_ids: set[str]) -> None:
     for name in names:
         if name not in source_ids:

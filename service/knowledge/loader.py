@@ -73,36 +73,50 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     lexicon, units = _load_values(root, source_ids)
     for concept in concepts.values():
         if concept.threshold is not None and concept.threshold not in parameters:
-            raise KnowledgeError("valuesets/", f"concepts.{concept.name}.threshold",
-                        f"unknown parameter {concept.threshold!r}")
+            raise KnowledgeError(
+                "valuesets/", f"concepts.{concept.name}.threshold", f"unknown parameter {concept.threshold!r}"
+            )
         for field in ("unit", "default_unit"):
             if getattr(concept, field) not in (None, *units.by_name):
-                raise KnowledgeError("valuesets/", f"concepts.{concept.name}.{field}",
-                            f"unknown unit {getattr(concept, field)!r}; declare it in values.yaml")
+                raise KnowledgeError(
+                    "valuesets/",
+                    f"concepts.{concept.name}.{field}",
+                    f"unknown unit {getattr(concept, field)!r}; declare it in values.yaml",
+                )
     neuro = _load_neuroanatomy(root, concepts, source_ids)
     rules = load_rules(root, source_ids, concepts) + generate_root_rules(neuro)
     conclusions = _load_conclusions(root, systems)
     pathways = _load_pathways(root, source_ids)
     guidance = _load_guidance(root, source_ids, conclusions, pathways)
     kb = Knowledge(
-        id=manifest["id"], version=manifest["version"], title=manifest["title"],
-        status=manifest["status"], directory=str(root), systems=systems,
+        id=manifest["id"],
+        version=manifest["version"],
+        title=manifest["title"],
+        status=manifest["status"],
+        directory=str(root),
+        systems=systems,
         sources={k: Source(k, v["title"], v["kind"], v["url"]) for k, v in sources.items()},
-        concepts=concepts, parameters=parameters, neuroanatomy=neuro, rules=rules,
-        conclusions=conclusions, pathways=pathways, guidance=guidance,
-        gaps=(), lexicon=lexicon, units=units, code_index=index_codes(concepts),
+        concepts=concepts,
+        parameters=parameters,
+        neuroanatomy=neuro,
+        rules=rules,
+        conclusions=conclusions,
+        pathways=pathways,
+        guidance=guidance,
+        gaps=(),
+        lexicon=lexicon,
+        units=units,
+        code_index=index_codes(concepts),
         descendant_index=index_codes(concepts, descendants=True),
     )
     check_rules(kb)
     gaps = _load_gaps(root, source_ids, derivable_names(kb) | set(concepts))
-    return dataclasses.replace(kb, gaps=gaps, **load_orders(root, systems, source_ids,
-                                                            conclusions, pathways, concepts))
+    return dataclasses.replace(
+        kb, gaps=gaps, **load_orders(root, systems, source_ids, conclusions, pathways, concepts)
+    )
 
 
-
-
-def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
-                   ) -> dict[str, Concept]:
+def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]) -> dict[str, Concept]:
     """Merge every valueset file; a concept named in two files gains both files' codes."""
     files = sorted((root / "valuesets").glob("*.yaml"))
     if not files:
@@ -112,12 +126,12 @@ def _load_concepts(root: Path, systems: Mapping[str, str], source_ids: set[str]
         name = f"valuesets/{path.name}"
         data = load_file(root, name, ValueSetFileSchema())
         for concept_name, raw in data["concepts"].items():
-            codes = read_codings(name, f"concepts.{concept_name}", raw["codes"], systems,
-                                 source_ids)
+            codes = read_codings(name, f"concepts.{concept_name}", raw["codes"], systems, source_ids)
             previous = merged.get(concept_name)
             if previous is not None and previous.kind != data["kind"]:
-                raise KnowledgeError(name, f"concepts.{concept_name}",
-                            f"already defined as a {previous.kind} concept")
+                raise KnowledgeError(
+                    name, f"concepts.{concept_name}", f"already defined as a {previous.kind} concept"
+                )
             merged[concept_name] = Concept(
                 name=concept_name,
                 display=previous.display if previous else raw["display"],
@@ -140,11 +154,14 @@ def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
     data = load_file(root, file, ValuesSchema())
     check_sources(file, "text.sources", data["text"]["sources"], source_ids)
     check_sources(file, "unit_sources", data["unit_sources"], source_ids)
-    lexicon = Lexicon(frozenset(normalise_text(t) for t in data["text"]["absent"]),
-                      frozenset(normalise_text(t) for t in data["text"]["present"]))
+    lexicon = Lexicon(
+        frozenset(normalise_text(t) for t in data["text"]["absent"]),
+        frozenset(normalise_text(t) for t in data["text"]["present"]),
+    )
     if lexicon.absent & lexicon.present:
-        raise KnowledgeError(file, "text", f"both absent and present: "
-                                           f"{sorted(lexicon.absent & lexicon.present)}")
+        raise KnowledgeError(
+            file, "text", f"both absent and present: {sorted(lexicon.absent & lexicon.present)}"
+        )
     registry = _unit_registry()
     bases: dict[str, str] = {}
     by_name: dict[str, Unit] = {}
@@ -153,8 +170,9 @@ def _load_values(root: Path, source_ids: set[str]) -> tuple[Lexicon, Units]:
         try:
             zero, one = (float(registry.Quantity(x, raw["pint"]).to(base).magnitude) for x in (0, 1))
         except (pint.errors.PintError, AttributeError, ValueError) as exc:
-            raise KnowledgeError(file, f"units.{code}.pint",
-                                 f"not a unit of the same kind as {base!r}: {exc}") from None
+            raise KnowledgeError(
+                file, f"units.{code}.pint", f"not a unit of the same kind as {base!r}: {exc}"
+            ) from None
         unit = Unit(code, raw["kind"], one - zero, zero)
         for name in (code, *raw["also"]):
             if by_name.setdefault(name, unit) is not unit:
@@ -186,8 +204,7 @@ def _load_parameters(root: Path, source_ids: set[str]) -> dict[str, float]:
     return parameters
 
 
-def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: set[str]
-                       ) -> Neuroanatomy:
+def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: set[str]) -> Neuroanatomy:
     file = "neuroanatomy.yaml"
     data = load_file(root, file, NeuroanatomySchema())
     check_sources(file, "sources", data["sources"], source_ids)
@@ -204,20 +221,37 @@ def _load_neuroanatomy(root: Path, concepts: Mapping[str, Concept], source_ids: 
         return tuple(names)
 
     roots = tuple(
-        RootMap(root_name, *(check(f"roots.{root_name}.{key}", raw[key]) for key in (
-            "sensory_sites", "key_muscles", "motor_findings", "reflexes", "disc_levels")))
+        RootMap(
+            root_name,
+            *(
+                check(f"roots.{root_name}.{key}", raw[key])
+                for key in ("sensory_sites", "key_muscles", "motor_findings", "reflexes", "disc_levels")
+            ),
+        )
         for root_name, raw in sorted(data["roots"].items())
     )
+
     def patterns(section: str) -> tuple[Mimic, ...]:
         return tuple(
-            Mimic(name, check(f"{section}.{name}.concept", [raw["concept"]])[0], raw["grade"],
-                  check(f"{section}.{name}.findings", raw["findings"]),
-                  check(f"{section}.{name}.sensory_sites", raw["sensory_sites"]), raw["label"])
-            for name, raw in sorted(data[section].items()))
+            Mimic(
+                name,
+                check(f"{section}.{name}.concept", [raw["concept"]])[0],
+                raw["grade"],
+                check(f"{section}.{name}.findings", raw["findings"]),
+                check(f"{section}.{name}.sensory_sites", raw["sensory_sites"]),
+                raw["label"],
+            )
+            for name, raw in sorted(data[section].items())
+        )
 
-    return Neuroanatomy(tuple(data["sources"]),
-                        check("sensory_findings", data["sensory_findings"]), roots,
-                        patterns("mimics"), patterns("negatives"), data["polyneuropathy"])
+    return Neuroanatomy(
+        tuple(data["sources"]),
+        check("sensory_findings", data["sensory_findings"]),
+        roots,
+        patterns("mimics"),
+        patterns("negatives"),
+        data["polyneuropathy"],
+    )
 
 
 def _load_conclusions(root: Path, systems: Mapping[str, str]) -> dict[str, ConclusionDef]:
@@ -232,9 +266,13 @@ def _load_conclusions(root: Path, systems: Mapping[str, str]) -> dict[str, Concl
         if outcome["system"] not in systems:
             raise KnowledgeError(file, f"{name}.outcome.system", f"unknown system {outcome['system']!r}")
         result[name] = ConclusionDef(
-            name, loaded["text"],
+            name,
+            loaded["text"],
             Coding(systems[outcome["system"]], outcome["code"], outcome["display"], "A", "contract"),
-            loaded["per_root"], rank, loaded["red_flag"])
+            loaded["per_root"],
+            rank,
+            loaded["red_flag"],
+        )
     return result
 
 
@@ -247,26 +285,43 @@ def _load_pathways(root: Path, source_ids: set[str]) -> dict[str, PathwayDef]:
     for rank, (code, raw) in enumerate(data.items()):
         loaded = validate_with(PathwaySchema(), raw, file, code)
         check_sources(file, f"{code}.sources", loaded["sources"], source_ids)
-        result[code] = PathwayDef(code, loaded["display"], " ".join(loaded["mitigation"].split()),
-                                  " ".join(loaded["safety_net"].split()),
-                                  tuple(loaded["sources"]), rank, loaded["card"])
+        result[code] = PathwayDef(
+            code,
+            loaded["display"],
+            " ".join(loaded["mitigation"].split()),
+            " ".join(loaded["safety_net"].split()),
+            tuple(loaded["sources"]),
+            rank,
+            loaded["card"],
+        )
     return result
 
 
-def _load_guidance(root: Path, source_ids: set[str], conclusions: Mapping[str, ConclusionDef],
-                   pathways: Mapping[str, PathwayDef]) -> tuple[Guidance, ...]:
+def _load_guidance(
+    root: Path,
+    source_ids: set[str],
+    conclusions: Mapping[str, ConclusionDef],
+    pathways: Mapping[str, PathwayDef],
+) -> tuple[Guidance, ...]:
     file = "guidance.yaml"
     items = load_file(root, file, GuidanceSchema(), many=True)
     result = []
     for i, raw in enumerate(items):
-        (kind, name), = raw["target"].items()
+        ((kind, name),) = raw["target"].items()
         known = conclusions if kind == "conclusion" else pathways
         if name not in known:
             raise KnowledgeError(file, f"[{i}] {raw['id']}.for.{kind}", f"unknown {kind} {name!r}")
         check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
-        result.append(Guidance(raw["id"], (kind, name), raw["title"],
-                               " ".join(raw["text"].split()), tuple(raw["sources"]),
-                               raw["audience"]))
+        result.append(
+            Guidance(
+                raw["id"],
+                (kind, name),
+                raw["title"],
+                " ".join(raw["text"].split()),
+                tuple(raw["sources"]),
+                raw["audience"],
+            )
+        )
     return tuple(result)
 
 
@@ -280,6 +335,13 @@ def _load_gaps(root: Path, source_ids: set[str], names: set[str]) -> tuple[Gap, 
                 if name not in names:
                     raise KnowledgeError(file, f"[{i}] {raw['id']}.{field}", f"unknown name {name!r}")
         check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
-        result.append(Gap(raw["id"], tuple(raw["when"]), tuple(raw["missing"]),
-                          " ".join(raw["text"].split()), tuple(raw["sources"])))
+        result.append(
+            Gap(
+                raw["id"],
+                tuple(raw["when"]),
+                tuple(raw["missing"]),
+                " ".join(raw["text"].split()),
+                tuple(raw["sources"]),
+            )
+        )
     return tuple(result)

@@ -223,8 +223,7 @@ class Knowledge:
     lexicon: Lexicon
     units: Units
     code_index: Mapping[tuple[str, str], tuple[Concept, ...]]
-    descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(
-        default_factory=dict)
+    descendant_index: Mapping[tuple[str, str], tuple[Concept, ...]] = dataclasses.field(default_factory=dict)
     orders: Mapping[str, OrderSet] = dataclasses.field(default_factory=dict)  # orders.yaml
     order_advice: tuple[OrderAdvice, ...] = ()
     order_pathway_card: frozenset[str] = frozenset()  # pathways whose card any order gets
@@ -235,8 +234,9 @@ class Knowledge:
         exact = self.code_index.get((system, code), ())
         if not self.descendant_index or system != ICD10CM:
             return exact
-        above = [c for prefix in _icd_ancestors(code)
-                 for c in self.descendant_index.get((system, prefix), ())]
+        above = [
+            c for prefix in _icd_ancestors(code) for c in self.descendant_index.get((system, prefix), ())
+        ]
         if not above:
             return exact
         return tuple(dict.fromkeys(exact + tuple(above)))
@@ -252,8 +252,9 @@ class Knowledge:
         return self.parameters[name]
 
 
-def index_codes(concepts: Mapping[str, Concept], descendants: bool = False
-                 ) -> dict[tuple[str, str], tuple[Concept, ...]]:
+def index_codes(
+    concepts: Mapping[str, Concept], descendants: bool = False
+) -> dict[tuple[str, str], tuple[Concept, ...]]:
     """(system, code) -> concepts; with `descendants`, only the categories that cover the codes
     below them."""
     index: dict[tuple[str, str], list[Concept]] = {}

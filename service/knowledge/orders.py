@@ -17,9 +17,14 @@ from service.knowledge.model import Concept, ConclusionDef, OrderAdvice, OrderSe
 from service.knowledge.schemas import OrdersFileSchema
 
 
-def load_orders(root: Path, systems: Mapping[str, str], source_ids: set[str],
-                 conclusions: Mapping[str, ConclusionDef], pathways: Mapping[str, PathwayDef],
-                 concepts: Mapping[str, Concept]) -> dict[str, Any]:
+def load_orders(
+    root: Path,
+    systems: Mapping[str, str],
+    source_ids: set[str],
+    conclusions: Mapping[str, ConclusionDef],
+    pathways: Mapping[str, PathwayDef],
+    concepts: Mapping[str, Concept],
+) -> dict[str, Any]:
     """orders.yaml: the order value sets (named apart from the concepts: both are published as
     ValueSets), the advice and the pathways whose own card any order gets, all cross-checked."""
     file = "orders.yaml"
@@ -47,8 +52,20 @@ def load_orders(root: Path, systems: Mapping[str, str], source_ids: set[str],
                 if value not in known:
                     raise KnowledgeError(file, f"{where}.{field}", f"unknown name {value!r}")
         check_sources(file, f"{where}.sources", raw["sources"], source_ids)
-        advice.append(OrderAdvice(raw["id"], tuple(raw["orders"]), tuple(raw["conclusions"]),
-                                  raw["early_only"], raw["indicator"], raw["summary"],
-                                  " ".join(raw["text"].split()), tuple(raw["sources"])))
-    return {"orders": orders, "order_advice": tuple(advice),
-            "order_pathway_card": frozenset(data["pathway_card"])}
+        advice.append(
+            OrderAdvice(
+                raw["id"],
+                tuple(raw["orders"]),
+                tuple(raw["conclusions"]),
+                raw["early_only"],
+                raw["indicator"],
+                raw["summary"],
+                " ".join(raw["text"].split()),
+                tuple(raw["sources"]),
+            )
+        )
+    return {
+        "orders": orders,
+        "order_advice": tuple(advice),
+        "order_pathway_card": frozenset(data["pathway_card"]),
+    }

@@ -58,8 +58,9 @@ class SourceSchema(_Strict):
 
 
 class SourcesSchema(_Strict):
-    sources = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(SourceSchema),
-                          required=True)
+    sources = fields.Dict(
+        keys=fields.String(validate=NAME), values=fields.Nested(SourceSchema), required=True
+    )
 
 
 class CodingSchema(_Strict):
@@ -79,8 +80,7 @@ class CodingSchema(_Strict):
 
 class ConceptSchema(_Strict):
     display = fields.String(required=True)
-    codes = fields.List(fields.Nested(CodingSchema), required=True,
-                        validate=validate.Length(min=1))
+    codes = fields.List(fields.Nested(CodingSchema), required=True, validate=validate.Length(min=1))
     role = fields.String(validate=validate.OneOf(QUALIFIER_ROLES))
     measure = fields.String(validate=validate.OneOf(MEASURES))
     threshold = fields.String()
@@ -91,15 +91,17 @@ class ConceptSchema(_Strict):
 
 class ValueSetFileSchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(["clinical", "qualifier"]))
-    concepts = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(ConceptSchema),
-                           required=True)
+    concepts = fields.Dict(
+        keys=fields.String(validate=NAME), values=fields.Nested(ConceptSchema), required=True
+    )
 
     @validates_schema
     def _roles(self, data: dict[str, Any], **_: Any) -> None:
         for name, concept in data["concepts"].items():
             if (data["kind"] == "qualifier") != ("role" in concept):
-                raise ValidationError("qualifier concepts need a role; clinical ones none",
-                                      f"concepts.{name}.role")
+                raise ValidationError(
+                    "qualifier concepts need a role; clinical ones none", f"concepts.{name}.role"
+                )
 
 
 class TextValuesSchema(_Strict):
@@ -116,8 +118,9 @@ class UnitSchema(_Strict):
 
 class ValuesSchema(_Strict):
     text = fields.Nested(TextValuesSchema, required=True)
-    units = fields.Dict(keys=fields.String(validate=validate.Length(min=1)),
-                        values=fields.Nested(UnitSchema), required=True)
+    units = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1)), values=fields.Nested(UnitSchema), required=True
+    )
     unit_sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
 
@@ -146,12 +149,17 @@ class MimicSchema(_Strict):
 class NeuroanatomySchema(_Strict):
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     sensory_findings = fields.List(fields.String(), required=True)
-    roots = fields.Dict(keys=fields.String(validate=validate.OneOf(["L4", "L5", "S1"])),
-                        values=fields.Nested(RootSchema), required=True)
-    mimics = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
-                         load_default=dict)
-    negatives = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema),
-                            load_default=dict)
+    roots = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(["L4", "L5", "S1"])),
+        values=fields.Nested(RootSchema),
+        required=True,
+    )
+    mimics = fields.Dict(
+        keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema), load_default=dict
+    )
+    negatives = fields.Dict(
+        keys=fields.String(validate=NAME), values=fields.Nested(MimicSchema), load_default=dict
+    )
     polyneuropathy = fields.String(load_default="polyneuropathy", validate=NAME)
 
 
@@ -177,16 +185,18 @@ class ConditionSchema(Schema):
         unknown = INCLUDE  # the other keys are fact fields, checked against FACT_FIELDS below
 
     fact = fields.String(required=True, validate=validate.OneOf(INPUT_FACTS + DERIVED_FACTS))
-    same = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(0)),
-                       load_default=dict)
+    same = fields.Dict(
+        keys=fields.String(), values=fields.Integer(validate=validate.Range(0)), load_default=dict
+    )
 
     @validates_schema(pass_original=True)
     def _fields(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
         allowed = FACT_FIELDS[data["fact"]]
         for key in set(original) - {"fact", "same"}:
             if key not in allowed:
-                raise ValidationError(f"a {data['fact']} fact has no field {key!r}; "
-                                      f"it has {', '.join(allowed)}", key)
+                raise ValidationError(
+                    f"a {data['fact']} fact has no field {key!r}; it has {', '.join(allowed)}", key
+                )
         for key in data.get("same", {}):
             if key not in allowed:
                 raise ValidationError(f"a {data['fact']} fact has no field {key!r}", "same")
@@ -210,8 +220,9 @@ class ThenSchema(_Strict):
     pathway = fields.String(validate=NAME)
     risk = fields.String(validate=validate.OneOf(RISKS))
     set = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
-    copy = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(0)),
-                       load_default=dict)
+    copy = fields.Dict(
+        keys=fields.String(), values=fields.Integer(validate=validate.Range(0)), load_default=dict
+    )
 
     @validates_schema
     def _one_target(self, data: dict[str, Any], **_: Any) -> None:
@@ -219,8 +230,7 @@ class ThenSchema(_Strict):
         if len(targets) != 1:
             raise ValidationError("name exactly one of evidence, conclusion, pathway")
         if ("risk" in data) != (targets[0] == "conclusion"):
-            raise ValidationError("a conclusion needs a risk; evidence and pathways have none",
-                                  "risk")
+            raise ValidationError("a conclusion needs a risk; evidence and pathways have none", "risk")
 
 
 class RuleSchema(_Strict):
@@ -249,14 +259,17 @@ class PathwaySchema(_Strict):
 
 class GuidanceSchema(_Strict):
     id = fields.String(required=True, validate=NAME)
-    target = fields.Dict(data_key="for", keys=fields.String(
-        validate=validate.OneOf(["pathway", "conclusion"])), values=fields.String(),
-        required=True, validate=validate.Length(equal=1))
+    target = fields.Dict(
+        data_key="for",
+        keys=fields.String(validate=validate.OneOf(["pathway", "conclusion"])),
+        values=fields.String(),
+        required=True,
+        validate=validate.Length(equal=1),
+    )
     title = fields.String(required=True)
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    audience = fields.String(load_default="patient",
-                             validate=validate.OneOf(["patient", "clinician"]))
+    audience = fields.String(load_default="patient", validate=validate.OneOf(["patient", "clinician"]))
 
 
 class GapSchema(_Strict):
@@ -272,8 +285,7 @@ class GapSchema(_Strict):
 
 class OrderSetSchema(_Strict):
     display = fields.String(required=True)
-    resource = fields.String(required=True,
-                             validate=validate.OneOf(["ServiceRequest", "MedicationRequest"]))
+    resource = fields.String(required=True, validate=validate.OneOf(["ServiceRequest", "MedicationRequest"]))
     concepts = fields.List(fields.String(), load_default=list)
     codes = fields.List(fields.Nested(CodingSchema), load_default=list)
 
@@ -283,15 +295,15 @@ class OrderAdviceSchema(_Strict):
     orders = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     conclusions = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     early_only = fields.Boolean(load_default=False)
-    indicator = fields.String(required=True,
-                              validate=validate.OneOf(["critical", "warning", "info"]))
+    indicator = fields.String(required=True, validate=validate.OneOf(["critical", "warning", "info"]))
     summary = fields.String(required=True)
     text = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
 
 class OrdersFileSchema(_Strict):
-    orders = fields.Dict(keys=fields.String(validate=NAME), values=fields.Nested(OrderSetSchema),
-                         required=True)
+    orders = fields.Dict(
+        keys=fields.String(validate=NAME), values=fields.Nested(OrderSetSchema), required=True
+    )
     advice = fields.List(fields.Nested(OrderAdviceSchema), required=True)
     pathway_card = fields.List(fields.String(), required=True)

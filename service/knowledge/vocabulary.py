@@ -21,9 +21,24 @@ FactKind = InputKind | DerivedKind
 
 # The fields each kind of fact carries: the rules may name only these, the fact builders may
 # write only these (mypy checks both through the Literal types).
-FindingField = Literal["concept", "site", "side", "status", "recent", "new", "current",
-                       "persisting", "level", "grade", "progressive", "symmetric", "explained",
-                       "contradicted", "result", "long_standing"]
+FindingField = Literal[
+    "concept",
+    "site",
+    "side",
+    "status",
+    "recent",
+    "new",
+    "current",
+    "persisting",
+    "level",
+    "grade",
+    "progressive",
+    "symmetric",
+    "explained",
+    "contradicted",
+    "result",
+    "long_standing",
+]
 TreatmentField = Literal["concept", "status", "long_term", "recent"]
 PatientField = Literal["older"]
 DerivedField = Literal["name", "root", "side", "kind", "recent"]

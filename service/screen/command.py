@@ -28,26 +28,40 @@ ENGINES = ("local", "spark")
 
 
 def add_parser(sub: Any) -> None:
-    screen = sub.add_parser("screen", help="assess every patient of a Bulk Data export",
-                            description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    screen.add_argument("export", nargs="*", type=Path,
-                        help="export folders, manifest.json files or .ndjson[.gz] files")
+    screen = sub.add_parser(
+        "screen",
+        help="assess every patient of a Bulk Data export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    screen.add_argument(
+        "export", nargs="*", type=Path, help="export folders, manifest.json files or .ndjson[.gz] files"
+    )
     screen.add_argument("--out", type=Path, required=True, help="folder for the output")
     screen.add_argument("--engine", choices=ENGINES, default="local")
-    screen.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
-                        help="worker processes (default: CPU count)")
-    screen.add_argument("--as-of", default=None,
-                        help="evaluation instant (default: the export's transactionTime)")
+    screen.add_argument(
+        "--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: CPU count)"
+    )
+    screen.add_argument(
+        "--as-of", default=None, help="evaluation instant (default: the export's transactionTime)"
+    )
     screen.add_argument("--knowledge-dir", type=Path, default=None)
-    screen.add_argument("--partition-mb", type=float, default=16.0,
-                        help="export MiB per partition (local engine); a worker holds one "
-                             "partition, a few times this in memory (default: 16)")
-    screen.add_argument("--resume", action="store_true",
-                        help="continue a stopped run in --out without redoing finished work")
+    screen.add_argument(
+        "--partition-mb",
+        type=float,
+        default=16.0,
+        help="export MiB per partition (local engine); a worker holds one "
+        "partition, a few times this in memory (default: 16)",
+    )
+    screen.add_argument(
+        "--resume", action="store_true", help="continue a stopped run in --out without redoing finished work"
+    )
     bulk = screen.add_argument_group("Bulk Data server (instead of EXPORT)")
-    bulk.add_argument("--from-export", metavar="URL",
-                      help="FHIR base URL to run $export on (Patient, or Group with --group)")
+    bulk.add_argument(
+        "--from-export",
+        metavar="URL",
+        help="FHIR base URL to run $export on (Patient, or Group with --group)",
+    )
     bulk.add_argument("--group", help="Group id: export that group's patients")
     bulk.add_argument("--since", help="_since: only resources changed after this instant")
     bulk.add_argument("--status-url", help="resume waiting for an export already kicked off")
@@ -89,15 +103,14 @@ def _download(args: argparse.Namespace) -> Path:
     auth = None
     if args.client_id or args.private_key or args.token_url:
         if not (args.client_id and args.private_key and args.token_url):
-            raise ValueError("SMART Backend Services needs --client-id, --private-key and "
-                             "--token-url together")
-        auth = SmartBackendAuth(args.token_url, args.client_id, args.private_key.read_text(),
-                                args.key_id)
+            raise ValueError(
+                "SMART Backend Services needs --client-id, --private-key and --token-url together"
+            )
+        auth = SmartBackendAuth(args.token_url, args.client_id, args.private_key.read_text(), args.key_id)
     client = BulkExportClient(args.from_export or "", auth=auth)
     target = args.out / ".screen-download"
     status_url = args.status_url or client.kick_off(group=args.group, since=args.since)
-    print(f"spinefoot screen: export status URL (to resume: --status-url): {status_url}",
-          file=sys.stderr)
+    print(f"spinefoot screen: export status URL (to resume: --status-url): {status_url}", file=sys.stderr)
     return client.download(client.wait(status_url), target)
 
 
@@ -107,21 +120,25 @@ def _screen(args: argparse.Namespace, export: Any) -> int:
     if as_of_text is None:
         raise ValueError("the export has no manifest with a transactionTime: give --as-of")
     as_of = format_instant(parse_instant(as_of_text))
-    transaction_time = (format_instant(parse_instant(export.transaction_time))
-                        if export.transaction_time else as_of)
-    info = RunInfo(transaction_time, as_of, kb.id, kb.version, tuple(kb.pathways),
-                   export.request)
+    transaction_time = (
+        format_instant(parse_instant(export.transaction_time)) if export.transaction_time else as_of
+    )
+    info = RunInfo(transaction_time, as_of, kb.id, kb.version, tuple(kb.pathways), export.request)
     knowledge_dir = str(args.knowledge_dir.resolve()) if args.knowledge_dir else None
-    job = Job(export, args.out, args.workers, info, knowledge_dir,
-              max(1, int(args.partition_mb * 1024 * 1024)))
+    job = Job(
+        export, args.out, args.workers, info, knowledge_dir, max(1, int(args.partition_mb * 1024 * 1024))
+    )
     if args.engine == "spark":
         from service.screen.spark_job import run_spark  # needs the `spark` extra
 
         summary = run_spark(job)
     else:
         summary = run_local(job, args.resume)
-    print(f"spinefoot screen: {summary['patients']} patients, {summary['assessed']} assessed, "
-          f"{summary['notAssessed']} not assessed; output in {args.out}", file=sys.stderr)
+    print(
+        f"spinefoot screen: {summary['patients']} patients, {summary['assessed']} assessed, "
+        f"{summary['notAssessed']} not assessed; output in {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -130,4 +147,3 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
-

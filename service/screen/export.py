@@ -68,8 +68,7 @@ def open_export(paths: Sequence[Path]) -> Export:
             raise ExportError(f"{path}: not a folder, a manifest.json or an .ndjson[.gz] file")
     if not files:
         raise ExportError("no .ndjson or .ndjson.gz file in the export")
-    return Export(tuple(files), max(times) if times else None, requests[0] if requests else None,
-                  by_patient)
+    return Export(tuple(files), max(times) if times else None, requests[0] if requests else None, by_patient)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -120,8 +119,28 @@ def _open(path: Path) -> IO[bytes]:
 
 # Resource types a Bulk Data export commonly names its files after; a file named after one the
 # pipeline does not read is skipped unopened.
-_KNOWN_TYPES = READ_TYPES | frozenset({
-    "AllergyIntolerance", "CarePlan", "CareTeam", "Claim", "Device", "DiagnosticReport",
-    "DocumentReference", "Encounter", "ExplanationOfBenefit", "Group", "ImagingStudy",
-    "Immunization", "Location", "Medication", "MedicationAdministration", "Organization",
-    "Practitioner", "PractitionerRole", "Provenance", "ServiceRequest", "SupplyDelivery"})
+_KNOWN_TYPES = READ_TYPES | frozenset(
+    {
+        "AllergyIntolerance",
+        "CarePlan",
+        "CareTeam",
+        "Claim",
+        "Device",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Encounter",
+        "ExplanationOfBenefit",
+        "Group",
+        "ImagingStudy",
+        "Immunization",
+        "Location",
+        "Medication",
+        "MedicationAdministration",
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Provenance",
+        "ServiceRequest",
+        "SupplyDelivery",
+    }
+)

@@ -22,5 +22,9 @@ class Job:
     def fingerprint(self) -> dict[str, Any]:
         """What must be the same for a stopped run's partitions to be reused."""
         files = [[str(f.path.resolve()), f.path.stat().st_size] for f in self.export.files]
-        return {"files": files, "asOf": self.info.as_of, "partitionBytes": self.partition_bytes,
-                "knowledge": [self.info.knowledge_id, self.info.knowledge_version]}
+        return {
+            "files": files,
+            "asOf": self.info.as_of,
+            "partitionBytes": self.partition_bytes,
+            "knowledge": [self.info.knowledge_id, self.info.knowledge_version],
+        }

@@ -65,8 +65,7 @@ def _prepare(job: Job, work: Path, resume: bool) -> dict[str, Any]:
     started = time.perf_counter()
     not_placed = split(job.export, work / "partitions", count)
     log.info("screen: split into %d partitions in %.1f s", count, time.perf_counter() - started)
-    state = {"fingerprint": job.fingerprint(), "partitions": count,
-             "linesNotRead": dict(not_placed)}
+    state = {"fingerprint": job.fingerprint(), "partitions": count, "linesNotRead": dict(not_placed)}
     state_file.write_text(json.dumps(state))
     return state
 
@@ -75,8 +74,12 @@ def _assess_partitions(job: Job, work: Path, count: int) -> None:
     pending = [i for i in range(count) if not _result_path(work, i).exists()]
     progress = _Progress(count, count - len(pending))
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine state inherited
-    pool = ProcessPoolExecutor(job.workers, mp_context=context, initializer=_worker_start,
-                               initargs=(job.knowledge_dir, job.info.as_of))
+    pool = ProcessPoolExecutor(
+        job.workers,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(job.knowledge_dir, job.info.as_of),
+    )
     try:
         running: set[Future[int]] = set()
         queue = iter(pending)
@@ -145,16 +148,22 @@ class _Progress:
     def __init__(self, total: int, done: int) -> None:
         self.total, self.done, self.patients = total, done, 0
         self.started = time.perf_counter()
-        self.bar = tqdm(total=total, initial=done, unit="partition", file=sys.stderr,
-                        disable=not sys.stderr.isatty())
+        self.bar = tqdm(
+            total=total, initial=done, unit="partition", file=sys.stderr, disable=not sys.stderr.isatty()
+        )
 
     def partition_done(self, patients: int) -> None:
         self.done += 1
         self.patients += patients
         rate = self.patients / max(time.perf_counter() - self.started, 1e-9)
         if self.bar.disable:
-            log.info("screen: %d/%d partitions, %d patients, %.1f patients/s", self.done,
-                     self.total, self.patients, rate)
+            log.info(
+                "screen: %d/%d partitions, %d patients, %.1f patients/s",
+                self.done,
+                self.total,
+                self.patients,
+                rate,
+            )
         else:
             self.bar.set_postfix(patients=self.patients, per_s=f"{rate:.1f}")
             self.bar.update()

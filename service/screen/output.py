@@ -41,8 +41,10 @@ def write_output(directory: Path, results: Iterable[Result], info: RunInfo) -> d
     flags: Counter[str] = Counter()
     duplicates = 0
     previous = None
-    with _Atomic(directory / f"{RISK_ASSESSMENT}.ndjson") as assessed, \
-            _Atomic(directory / f"{OPERATION_OUTCOME}.ndjson") as failed:
+    with (
+        _Atomic(directory / f"{RISK_ASSESSMENT}.ndjson") as assessed,
+        _Atomic(directory / f"{OPERATION_OUTCOME}.ndjson") as failed,
+    ):
         for result in results:
             if previous is not None and result.patient <= previous:
                 raise ValueError("results must come sorted by patient id, each patient once")
@@ -78,10 +80,16 @@ def _manifest(info: RunInfo, counts: Mapping[str, int]) -> dict[str, Any]:
         "transactionTime": info.transaction_time,
         "request": info.request or "spinefoot screen",
         "requiresAccessToken": False,
-        "output": [{"type": RISK_ASSESSMENT, "url": f"{RISK_ASSESSMENT}.ndjson",
-                    "count": counts[RISK_ASSESSMENT]}],
-        "error": [{"type": OPERATION_OUTCOME, "url": f"{OPERATION_OUTCOME}.ndjson",
-                   "count": counts[OPERATION_OUTCOME]}],
+        "output": [
+            {"type": RISK_ASSESSMENT, "url": f"{RISK_ASSESSMENT}.ndjson", "count": counts[RISK_ASSESSMENT]}
+        ],
+        "error": [
+            {
+                "type": OPERATION_OUTCOME,
+                "url": f"{OPERATION_OUTCOME}.ndjson",
+                "count": counts[OPERATION_OUTCOME],
+            }
+        ],
     }
 
 

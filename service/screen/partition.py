@@ -58,7 +58,8 @@ def split(export: Export, directory: Path, count: int) -> Counter[str]:
     not_placed: Counter[str] = Counter()
     with ExitStack() as stack:
         outs: list[IO[bytes]] = [
-            stack.enter_context(partition_path(directory, i).open("wb")) for i in range(count)]
+            stack.enter_context(partition_path(directory, i).open("wb")) for i in range(count)
+        ]
         for file_index, file in enumerate(export.read_files()):
             for line_index, text in enumerate(lines(file)):
                 patient, reason = classify(text, file.type)
@@ -66,7 +67,8 @@ def split(export: Export, directory: Path, count: int) -> Counter[str]:
                     not_placed.update([reason] if reason else [])
                     continue
                 outs[partition_of(patient, count)].write(
-                    b"%s\t%d\t%d\t%s\n" % (patient.encode(), file_index, line_index, text))
+                    b"%s\t%d\t%d\t%s\n" % (patient.encode(), file_index, line_index, text)
+                )
     return not_placed
 
 
@@ -76,8 +78,7 @@ def read_partition(path: Path) -> dict[str, list[tuple[Position, bytes]]]:
     with path.open("rb") as stream:
         for row in stream:
             patient, file_index, line_index, text = row.rstrip(b"\n").split(b"\t", 3)
-            patients.setdefault(patient.decode(), []).append(
-                ((int(file_index), int(line_index)), text))
+            patients.setdefault(patient.decode(), []).append(((int(file_index), int(line_index)), text))
     return patients
 
 

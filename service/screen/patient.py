@@ -53,16 +53,21 @@ class Result:
 
     def encode(self) -> str:
         """One line of a partition's results file (the tab never occurs in compact JSON)."""
-        head = [self.patient, self.kind, self.tally.pathway, list(self.tally.conclusions),
-                list(self.tally.red_flags), self.tally.duplicates]
+        head = [
+            self.patient,
+            self.kind,
+            self.tally.pathway,
+            list(self.tally.conclusions),
+            list(self.tally.red_flags),
+            self.tally.duplicates,
+        ]
         return json.dumps(head, separators=(",", ":")) + "\t" + self.line
 
     @classmethod
     def decode(cls, text: str) -> Result:
         head, line = text.rstrip("\n").split("\t", 1)
         patient, kind, pathway, conclusions, flags, duplicates = json.loads(head)
-        return cls(patient, kind, line, Tally(pathway, tuple(conclusions), tuple(flags),
-                                              duplicates))
+        return cls(patient, kind, line, Tally(pathway, tuple(conclusions), tuple(flags), duplicates))
 
 
 def patient_key(resource: Any, block_patient: str | None = None) -> str | None:
@@ -117,8 +122,7 @@ class PatientAssessor:
             return _not_assessed(patient, exc.issues, duplicates)
         except Exception as exc:  # a defect: reported per patient, logged without patient data
             log.error("screen: unexpected %s assessing a patient", type(exc).__name__)
-            return _not_assessed(patient, [Issue("exception", "unexpected error; see the log")],
-                                 duplicates)
+            return _not_assessed(patient, [Issue("exception", "unexpected error; see the log")], duplicates)
         return Result(patient, RISK_ASSESSMENT, output_line(resource), tally(resource, duplicates))
 
 
@@ -141,8 +145,12 @@ def tally(resource: dict[str, Any], duplicates: int = 0) -> Tally:
 
 def _not_assessed(patient: str, issues: list[Issue], duplicates: int) -> Result:
     named = [Issue("processing", f"Patient/{patient} could not be assessed", "Patient")]
-    return Result(patient, OPERATION_OUTCOME, output_line(operation_outcome(named + issues)),
-                  Tally(None, (), (), duplicates))
+    return Result(
+        patient,
+        OPERATION_OUTCOME,
+        output_line(operation_outcome(named + issues)),
+        Tally(None, (), (), duplicates),
+    )
 
 
 @cache

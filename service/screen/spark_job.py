@@ -35,8 +35,11 @@ Keyed = tuple[str | None, Any]  # (patient, (position, line)) or (None, reason n
 def run_spark(job: Job, master: str | None = None) -> dict[str, Any]:
     """Run on `master` (default `local[workers]`), or on the session spark-submit started."""
     _local_environment()
-    builder = (SparkSession.builder.appName("spinefoot-screen").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false"))
+    builder = (
+        SparkSession.builder.appName("spinefoot-screen")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # spark-submit sets the master
         builder = builder.master(master or f"local[{job.workers}]")
     spark = builder.getOrCreate()
@@ -57,19 +60,25 @@ def _local_environment() -> None:
 
 def _screen(sc: SparkContext, job: Job) -> dict[str, Any]:
     files = job.export.read_files()
-    keyed = sc.union([sc.textFile(str(f.path.resolve())).mapPartitionsWithIndex(
-        partial(_keyed, i, f.type)) for i, f in enumerate(files)])
+    keyed = sc.union(
+        [
+            sc.textFile(str(f.path.resolve())).mapPartitionsWithIndex(partial(_keyed, i, f.type))
+            for i, f in enumerate(files)
+        ]
+    )
     keyed.persist(StorageLevel.DISK_ONLY)  # read once, used twice: counts and assessments
     not_read = keyed.filter(lambda kv: kv[0] is None).map(lambda kv: kv[1]).countByValue()
     knowledge_dir, as_of = job.knowledge_dir, job.info.as_of
     work = job.out / WORK
     shutil.rmtree(work, ignore_errors=True)
     # sorted before assessing, so the sort's sampling pass does not assess everything twice
-    (keyed.filter(lambda kv: kv[0] is not None)
-     .groupByKey()
-     .sortByKey(numPartitions=max(2 * job.workers, sc.defaultParallelism))
-     .mapPartitions(lambda groups: _assess(groups, knowledge_dir, as_of))
-     .saveAsTextFile(str(work.resolve())))
+    (
+        keyed.filter(lambda kv: kv[0] is not None)
+        .groupByKey()
+        .sortByKey(numPartitions=max(2 * job.workers, sc.defaultParallelism))
+        .mapPartitions(lambda groups: _assess(groups, knowledge_dir, as_of))
+        .saveAsTextFile(str(work.resolve()))
+    )
     keyed.unpersist()
     try:
         return write_output(job.out, _saved(work), replace(job.info, lines_not_read=dict(not_read)))
@@ -85,8 +94,7 @@ def _saved(work: Path) -> Iterator[Result]:
                 yield Result.decode(line)
 
 
-def _keyed(file_index: int, file_type: str | None, split: int, lines: Iterable[str]
-           ) -> Iterator[Keyed]:
+def _keyed(file_index: int, file_type: str | None, split: int, lines: Iterable[str]) -> Iterator[Keyed]:
     """Each line of one input split with its position (file and split, line): export order.
     Lines of types not read are left out; lines that cannot be placed keep their reason."""
     for line_index, text in enumerate(lines):
@@ -98,8 +106,9 @@ def _keyed(file_index: int, file_type: str | None, split: int, lines: Iterable[s
             yield None, reason
 
 
-def _assess(groups: Iterable[tuple[str, Iterable[tuple[Position, bytes]]]], knowledge_dir: str | None,
-            as_of: str) -> Iterator[str]:
+def _assess(
+    groups: Iterable[tuple[str, Iterable[tuple[Position, bytes]]]], knowledge_dir: str | None, as_of: str
+) -> Iterator[str]:
     patient_assessor = assessor(knowledge_dir, as_of)  # once per Python worker process
     for patient, lines in groups:
         yield patient_assessor.assess(patient, lines).encode()
@@ -113,11 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spark_job")
     sub = parser.add_subparsers(dest="command")
     command.add_parser(sub)
-    args = parser.parse_args(["screen", *(argv if argv is not None else sys.argv[1:]),
-                              "--engine", "spark"])
+    args = parser.parse_args(["screen", *(argv if argv is not None else sys.argv[1:]), "--engine", "spark"])
     return int(command.run(args))
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

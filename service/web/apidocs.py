@@ -59,8 +59,10 @@ def _examples(files: list[Path]) -> dict[str, Any]:
     examples = {}
     for path in files:
         expected = expected_for(samples_dir() / path.name) or {}
-        examples[path.stem] = {"summary": f"{path.stem} (expected: {expected.get('pathway', '?')})",
-                               "value": json.loads(path.read_text(encoding="utf-8"))}
+        examples[path.stem] = {
+            "summary": f"{path.stem} (expected: {expected.get('pathway', '?')})",
+            "value": json.loads(path.read_text(encoding="utf-8")),
+        }
     return examples
 
 

@@ -40,9 +40,11 @@ log = logging.getLogger("spinefoot")
 api = Blueprint("api", __name__)
 
 
-def create_app(settings: Settings | None = None,
-               now: Callable[[], datetime] = lambda: datetime.now(UTC),
-               load: bool = True) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    load: bool = True,
+) -> Flask:
     """Build the app. With `load` (the default) the knowledge base is loaded and compiled here,
     so a bad one fails fast; without, `/readyz` answers 503 until `load_pipeline` has run."""
     settings = settings or Settings()
@@ -52,8 +54,11 @@ def create_app(settings: Settings | None = None,
     if load:
         load_pipeline(app)
     if settings.cors_origins:
-        CORS(app, resources={path: {"origins": list(settings.cors_origins)} for path in CORS_PATHS},
-             expose_headers=["X-Request-ID"])
+        CORS(
+            app,
+            resources={path: {"origins": list(settings.cors_origins)} for path in CORS_PATHS},
+            expose_headers=["X-Request-ID"],
+        )
     app.register_blueprint(api)
     app.register_blueprint(docs)
     app.register_blueprint(cds)
@@ -73,10 +78,10 @@ def _cds_verifier(settings: Settings, now: Callable[[], datetime]) -> TokenVerif
     if not settings.cds_jwt:
         return None
     if not (settings.cds_jwks and settings.cds_jwt_issuers and settings.base_url):
-        raise SettingsError("SPINEFOOT_CDS_JWT is true but the JWKS, the issuers or the base URL "
-                            "is missing")
-    return TokenVerifier(settings.cds_jwt_issuers, KeySet(settings.cds_jwks),
-                         ReplayCache(settings.replay_db), now)
+        raise SettingsError("SPINEFOOT_CDS_JWT is true but the JWKS, the issuers or the base URL is missing")
+    return TokenVerifier(
+        settings.cds_jwt_issuers, KeySet(settings.cds_jwks), ReplayCache(settings.replay_db), now
+    )
 
 
 def load_pipeline(app: Flask) -> None:
@@ -95,8 +100,7 @@ def assess() -> Response:
     require_fhir_json()
     rt = runtime()
     body = request_body()
-    assessment = rt.ready_pipeline().assess_body(body, request.args.get("asOf"), rt.clock,
-                                                 rt.budget())
+    assessment = rt.ready_pipeline().assess_body(body, request.args.get("asOf"), rt.clock, rt.budget())
     rt.note(assessment)
     return fhir_response(assessment.resource)
 
@@ -104,8 +108,7 @@ def assess() -> Response:
 @api.get("/fhir/metadata")
 def metadata() -> Response:
     rt = runtime()
-    statement = capability_statement(rt.ready_pipeline().kb, software_version(),
-                                     rt.settings.base_url)
+    statement = capability_statement(rt.ready_pipeline().kb, software_version(), rt.settings.base_url)
     return cacheable(fhir_response(statement), rt.ready_artifacts().etag)
 
 
@@ -124,8 +127,7 @@ def readyz() -> Response:
     pipeline = runtime().pipeline
     if pipeline is None:
         return json_response({"status": "loading"}, 503)
-    return json_response({"status": "ready", "knowledge": pipeline.kb.id,
-                          "version": pipeline.kb.version})
+    return json_response({"status": "ready", "knowledge": pipeline.kb.id, "version": pipeline.kb.version})
 
 
 @api.get("/metrics")
@@ -145,8 +147,9 @@ def software_version() -> str:
 
 def _spinefoot_error(error: SpinefootError) -> Response:
     if error.status == 500:
-        log.error("internal error", extra={"request_id": g.get("request_id"),
-                                           "error_kind": type(error).__name__})
+        log.error(
+            "internal error", extra={"request_id": g.get("request_id"), "error_kind": type(error).__name__}
+        )
         return _generic_500()
     g.error_kind = _kebab(type(error).__name__)
     response = fhir_response(operation_outcome(error.issues), error.status)
@@ -160,9 +163,9 @@ def _spinefoot_error(error: SpinefootError) -> Response:
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(status, "processing")
-    text = {413: f"the body is larger than the limit of "
-                 f"{current_app.config['MAX_CONTENT_LENGTH']} bytes"}.get(
-        status, error.description or error.name)
+    text = {
+        413: f"the body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+    }.get(status, error.description or error.name)
     g.error_kind = "payload-too-large" if status == 413 else _kebab(error.name.replace(" ", ""))
     response = fhir_response(operation_outcome([Issue(code, text)]), status)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
@@ -173,16 +176,23 @@ def _http_error(error: HTTPException) -> Response:
 def _unexpected_error(error: Exception) -> Response:
     """Where it happened, never the exception's message: that may quote the request."""
     frames = traceback.extract_tb(error.__traceback__)[-3:]
-    log.error("unexpected error %s at %s", type(error).__name__,
-              " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)),
-              extra={"request_id": g.get("request_id"), "error_kind": "internal"})
+    log.error(
+        "unexpected error %s at %s",
+        type(error).__name__,
+        " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)),
+        extra={"request_id": g.get("request_id"), "error_kind": "internal"},
+    )
     return _generic_500()
 
 
 def _generic_500() -> Response:
     g.error_kind = "internal"
-    return fhir_response(operation_outcome(
-        [Issue("exception", "internal error; the request id is in the X-Request-ID header")]), 500)
+    return fhir_response(
+        operation_outcome(
+            [Issue("exception", "internal error; the request id is in the X-Request-ID header")]
+        ),
+        500,
+    )
 
 
 def _kebab(name: str) -> str:
@@ -210,12 +220,17 @@ def _finish_request(response: Response) -> Response:
         rt.metrics.record_request(route, request.method, response.status_code, seconds)
         if g.get("error_kind"):
             rt.metrics.errors.labels(g.error_kind).inc()
-    line = {"request_id": g.get("request_id"), "method": rt.metrics.method_label(request.method),
-            "path": route,
-            "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
-            "bytes_in": request.content_length or 0, "entries": g.get("entries"),
-            "care_pathway": g.get("care_pathway"),
-            "knowledge_version": rt.pipeline.kb.version if rt.pipeline else None,
-            "error_kind": g.get("error_kind")}
+    line = {
+        "request_id": g.get("request_id"),
+        "method": rt.metrics.method_label(request.method),
+        "path": route,
+        "status": response.status_code,
+        "duration_ms": round(seconds * 1000, 2),
+        "bytes_in": request.content_length or 0,
+        "entries": g.get("entries"),
+        "care_pathway": g.get("care_pathway"),
+        "knowledge_version": rt.pipeline.kb.version if rt.pipeline else None,
+        "error_kind": g.get("error_kind"),
+    }
     log.info("request", extra={k: v for k, v in line.items() if v is not None})
     return response

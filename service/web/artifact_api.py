@@ -26,16 +26,16 @@ CACHE_CONTROL = "public, max-age=300"  # revalidated by ETag after 5 minutes
 def cacheable(response: Response, etag: str, private: bool = False) -> Response:
     """`response` with its entity tag, or 304 when the client's copy matches it."""
     response.set_etag(etag)
-    response.headers["Cache-Control"] = CACHE_CONTROL.replace("public", "private") if private \
-        else CACHE_CONTROL
+    response.headers["Cache-Control"] = (
+        CACHE_CONTROL.replace("public", "private") if private else CACHE_CONTROL
+    )
     response.make_conditional(request)  # in place: 304 without a body when it matches
     return response
 
 
 def _artifact(resource_type: str, resource_id: str) -> Response:
     found = runtime().ready_artifacts()
-    resource = {"PlanDefinition": found.plan_definition,
-                "Library": found.library}[resource_type]
+    resource = {"PlanDefinition": found.plan_definition, "Library": found.library}[resource_type]
     if resource_id != resource["id"]:
         raise NotFound(f"no {resource_type} {resource_id!r}; this server has {resource['id']}")
     return cacheable(fhir_response(resource), found.etag)
@@ -66,8 +66,11 @@ def value_sets() -> Response:
     bundle = found.value_set_bundle()
     if url is not None:  # the canonical, optionally with |version
         canonical, _, version = url.partition("|")
-        entries = [e for e in bundle.pop("entry") if e["resource"]["url"] == canonical
-                   and version in ("", e["resource"]["version"])]
+        entries = [
+            e
+            for e in bundle.pop("entry")
+            if e["resource"]["url"] == canonical and version in ("", e["resource"]["version"])
+        ]
         bundle.update({"total": len(entries), **({"entry": entries} if entries else {})})
     # the client's text never goes into a header: a digest of it does
     tag = f"{found.etag}-{hashlib.sha256(url.encode()).hexdigest()[:16]}" if url else found.etag

@@ -14,5 +14,6 @@ def request_body() -> bytes:
     try:
         return request.get_data(cache=False)
     except ParseException as exc:
-        raise InvalidRequest.single("structure", f"the request body is malformed "
-                                                 f"({type(exc).__name__})") from None
+        raise InvalidRequest.single(
+            "structure", f"the request body is malformed ({type(exc).__name__})"
+        ) from None

@@ -27,10 +27,17 @@ from service.samples import differences, expected_for, sample_files
 from service.web.cds.cards import build_cards
 from service.web.runtime import runtime
 
-playground = Blueprint("playground", __name__, static_folder="static",
-                       static_url_path="/playground/static", template_folder="templates")
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+playground = Blueprint(
+    "playground",
+    __name__,
+    static_folder="static",
+    static_url_path="/playground/static",
+    template_folder="templates",
+)
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 HOOK_INSTANCE = "00000000-0000-4000-8000-000000000014"  # cards shown here, never sent to an EHR
 _MARKDOWN = MarkdownIt("js-default")  # CommonMark with raw HTML off: card text stays text
 
@@ -91,11 +98,17 @@ def _result(attempt: Attempt) -> tuple[str, int]:
     except SpinefootError as exc:
         if exc.status >= 500:
             raise  # the app's handler: a generic answer, details only in the log
-        return _render(attempt=attempt, status=exc.status,
-                       raw=operation_outcome(exc.issues), issues=exc.issues), exc.status
+        return _render(
+            attempt=attempt, status=exc.status, raw=operation_outcome(exc.issues), issues=exc.issues
+        ), exc.status
     rt.note(assessment)
-    return _render(attempt=attempt, status=200, raw=assessment.resource, assessment=assessment,
-                   **_views(assessment, attempt)), 200
+    return _render(
+        attempt=attempt,
+        status=200,
+        raw=assessment.resource,
+        assessment=assessment,
+        **_views(assessment, attempt),
+    ), 200
 
 
 def _views(assessment: Assessment, attempt: Attempt) -> dict[str, Any]:
@@ -120,9 +133,12 @@ def _render(**context: Any) -> str:
     attempt: Attempt | None = context.get("attempt")
     raw = context.get("raw")
     return render_template(
-        "playground.html", samples=_sample_rows(), curl=_curl(attempt) if attempt else None,
+        "playground.html",
+        samples=_sample_rows(),
+        curl=_curl(attempt) if attempt else None,
         raw_json=json.dumps(raw, ensure_ascii=False, indent=2) if raw is not None else None,
-        **context)
+        **context,
+    )
 
 
 def _sample_rows() -> list[tuple[str, str]]:
@@ -132,8 +148,9 @@ def _sample_rows() -> list[tuple[str, str]]:
 def _curl(attempt: Attempt) -> str:
     """The same request from a shell: the sample's file, or a file the tester saves the body in."""
     base = runtime().settings.base_url or request.host_url.rstrip("/")
-    url = f"{base}/fhir/RiskAssessment/$assess" + (f"?asOf={attempt.as_of}" if attempt.as_of
-                                                    else "")
+    url = f"{base}/fhir/RiskAssessment/$assess" + (f"?asOf={attempt.as_of}" if attempt.as_of else "")
     data = f"@fhir_samples/{attempt.sample}" if attempt.sample else "@bundle.json"
-    return (f"curl -s -X POST {shlex.quote(url)} \\\n     -H 'Content-Type: application/fhir+json' "
-            f"\\\n     --data-binary {shlex.quote(data)}")
+    return (
+        f"curl -s -X POST {shlex.quote(url)} \\\n     -H 'Content-Type: application/fhir+json' "
+        f"\\\n     --data-binary {shlex.quote(data)}"
+    )

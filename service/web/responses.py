@@ -15,5 +15,4 @@ def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
 
 
 def json_response(document: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(document, ensure_ascii=False), status=status,
-                    mimetype="application/json")
+    return Response(json.dumps(document, ensure_ascii=False), status=status, mimetype="application/json")

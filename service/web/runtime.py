@@ -32,8 +32,7 @@ class Runtime:
     def note(self, assessment: Assessment) -> None:
         """An assessment answered (by `$assess` or CDS Hooks): its metrics and log fields."""
         g.care_pathway, g.entries = assessment.pathway, assessment.entry_count
-        self.metrics.record_assessment(assessment.pathway, assessment.rule_seconds,
-                                       assessment.fired)
+        self.metrics.record_assessment(assessment.pathway, assessment.rule_seconds, assessment.fired)
 
     def budget(self) -> Budget:
         """A new request's processing budget, from now."""
@@ -42,8 +41,9 @@ class Runtime:
     def check_storage(self) -> None:
         """A worker that could not allocate its metric files answers 503 rather than crash."""
         if not self.metrics_writable:
-            raise StorageUnavailable.single("transient", "the data directory is full or not "
-                                                         "writable; retry shortly")
+            raise StorageUnavailable.single(
+                "transient", "the data directory is full or not writable; retry shortly"
+            )
 
     def ready_artifacts(self) -> Artifacts:
         self.ready_pipeline()

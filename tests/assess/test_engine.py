@@ -11,8 +11,10 @@ import pytest
 from service.assess.engine import Fact, RuleEngine, compile_rule
 from service.errors import EngineFailure
 
-B_FACTS = [{"t": "b", "id": f"b{i}", "root": r, "kind": k}
-           for i, (r, k) in enumerate(itertools.product(["L4", "L5", "S1"], ["x", "y", "z"]))]
+B_FACTS = [
+    {"t": "b", "id": f"b{i}", "root": r, "kind": k}
+    for i, (r, k) in enumerate(itertools.product(["L4", "L5", "S1"], ["x", "y", "z"]))
+]
 
 
 def _pairs_engine(name: str, pattern_b: Any) -> tuple[RuleEngine, list[tuple[str, str]]]:
@@ -71,9 +73,9 @@ def test_a_fact_derived_twice_is_asserted_once_with_both_records() -> None:
 
     seen: list[str] = []
     rules = {"derive": compile_rule([("a", [], [])]), "consume": compile_rule([("d", [], [])])}
-    engine = RuleEngine("test-twice", rules,
-                        {"derive": derive, "consume": lambda m: seen.append(m["c0"]["id"])},
-                        ("a", "d"))
+    engine = RuleEngine(
+        "test-twice", rules, {"derive": derive, "consume": lambda m: seen.append(m["c0"]["id"])}, ("a", "d")
+    )
     result, records = engine.run([{"t": "a", "id": "a1"}, {"t": "a", "id": "a2"}])
     assert sorted(records) == ["a1", "a2"]
     assert seen == ["same"] and [f["id"] for f in result if f["t"] == "d"] == ["same"]

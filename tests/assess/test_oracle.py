@@ -28,7 +28,8 @@ from tests.support.paths import FIXED_NOW, REALWORLD, SAMPLE_FILES
 
 CASES = int(os.environ.get("SPINEFOOT_ORACLE_CASES", "2000"))
 REAL = sorted((REALWORLD / "synthea").glob("*/*.json")) + sorted(
-    (REALWORLD / "hl7-r4-examples" / "Bundle").glob("*.json"))
+    (REALWORLD / "hl7-r4-examples" / "Bundle").glob("*.json")
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,23 +62,31 @@ def test_generated_patients(kb: Knowledge, reasoner: Reasoner) -> None:
         try:
             assessed += agree(kb, reasoner, bundle, as_of)
         except AssertionError:
-            pytest.fail(f"engine and oracle disagree on generated patient {seed}:\n"
-                        f"{json.dumps(bundle)[:2000]}")
+            pytest.fail(
+                f"engine and oracle disagree on generated patient {seed}:\n{json.dumps(bundle)[:2000]}"
+            )
     assert assessed >= CASES * 0.95  # the generator makes valid patients
 
 
 def shapes(facts: FactSet) -> set[str]:
     """The shapes of record the semantics of issue 10 turn on, found in one patient's facts."""
-    found = {f"abi {f.get('grade')}" for f in facts.facts
-             if f.get("concept") == "ankle_brachial_index"}
-    found |= {f"pulses {f.get('status')}" for f in facts.facts
-              if f.get("concept") == "absent_foot_pulse"}
-    found |= {"stenosis past 12 weeks, not 3 months" for f in facts.facts
-              if f.get("concept") == "spinal_stenosis" and f.get("current") is False
-              and f.get("long_standing") is False}
+    found = {f"abi {f.get('grade')}" for f in facts.facts if f.get("concept") == "ankle_brachial_index"}
+    found |= {f"pulses {f.get('status')}" for f in facts.facts if f.get("concept") == "absent_foot_pulse"}
+    found |= {
+        "stenosis past 12 weeks, not 3 months"
+        for f in facts.facts
+        if f.get("concept") == "spinal_stenosis"
+        and f.get("current") is False
+        and f.get("long_standing") is False
+    }
     contradicted = {f.get("side") for f in facts.facts if f.get("contradicted")}
-    open_sides = {f.get("side") for f in facts.facts if f.get("contradicted") is False
-                  and f.get("status") == "active" and f.get("side") in ("left", "right")}
+    open_sides = {
+        f.get("side")
+        for f in facts.facts
+        if f.get("contradicted") is False
+        and f.get("status") == "active"
+        and f.get("side") in ("left", "right")
+    }
     if contradicted and open_sides - contradicted:
         found.add("negative on one side, symptoms open on the other")
     return found
@@ -97,6 +106,11 @@ def test_the_oracle_is_not_trivially_agreeing(kb: Knowledge) -> None:
         seen |= shapes(facts)
     assert pathways == set(kb.pathways)
     assert len(conclusions) >= len(kb.conclusions) - 2
-    assert seen == {"abi low", "abi normal", "pulses active", "pulses absent",
-                    "stenosis past 12 weeks, not 3 months",
-                    "negative on one side, symptoms open on the other"}
+    assert seen == {
+        "abi low",
+        "abi normal",
+        "pulses active",
+        "pulses absent",
+        "stenosis past 12 weeks, not 3 months",
+        "negative on one side, symptoms open on the other",
+    }

@@ -20,13 +20,12 @@ from service.errors import InvalidRequest
 
 LIMITS = Limits()
 # Text that is hard for a byte-level look at structure: quotes, backslashes, brackets
-TRICKY_TEXT = st.text(alphabet=st.sampled_from(list('ab"\\[]{}:,\u00e9\U0001f600\n')),
-                      max_size=8)
+TRICKY_TEXT = st.text(alphabet=st.sampled_from(list('ab"\\[]{}:,\u00e9\U0001f600\n')), max_size=8)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TRICKY_TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY_TEXT, inner,
-                                                                max_size=4),
-    max_leaves=30)
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
 
 
 def depth(document: Any) -> int:
@@ -49,10 +48,8 @@ def refusal(body: bytes) -> str:
 
 
 @given(JSON, st.booleans())
-def test_every_document_reads_as_the_standard_library_reads_it(document: Any,
-                                                               compact: bool) -> None:
-    body = json.dumps(document, ensure_ascii=compact,
-                      separators=(",", ":") if compact else None).encode()
+def test_every_document_reads_as_the_standard_library_reads_it(document: Any, compact: bool) -> None:
+    body = json.dumps(document, ensure_ascii=compact, separators=(",", ":") if compact else None).encode()
     assert parse_json(body, Limits(max_depth=1000)) == stdlib(body)
 
 
@@ -72,17 +69,31 @@ def test_the_byte_level_nesting_check_counts_as_a_walk_does(document: Any, limit
         assert depth(result) <= limit
 
 
-@pytest.mark.parametrize("body, expected", [
-    (b'{"value": 123456789012345678901234567890}', 123456789012345678901234567890),
-    (b'{"value": -9223372036854775809}', -9223372036854775809),
-    (b'{"value": 18446744073709551615}', 18446744073709551615),
-    (b'{"a": "see 12345678901234567890", "value": 1}', 1),  # a long number in a string
-    (b'{"a": "12345678901234567890 \\" 12345678901234567890", "value": 123456789012345678901234567890}',
-     123456789012345678901234567890),
-    (b'{"value": 1e400}', math.inf),
-    (b'{"value": 1, "value": 2}', 2),  # duplicate keys: the last, as before
-], ids=["30-digits", "below-int64", "uint64-max", "digits-in-text", "text-then-number",
-         "overflow", "duplicates"])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b'{"value": 123456789012345678901234567890}', 123456789012345678901234567890),
+        (b'{"value": -9223372036854775809}', -9223372036854775809),
+        (b'{"value": 18446744073709551615}', 18446744073709551615),
+        (b'{"a": "see 12345678901234567890", "value": 1}', 1),  # a long number in a string
+        (
+            b'{"a": "12345678901234567890 \\" 12345678901234567890", '
+            b'"value": 123456789012345678901234567890}',
+            123456789012345678901234567890,
+        ),
+        (b'{"value": 1e400}', math.inf),
+        (b'{"value": 1, "value": 2}', 2),  # duplicate keys: the last, as before
+    ],
+    ids=[
+        "30-digits",
+        "below-int64",
+        "uint64-max",
+        "digits-in-text",
+        "text-then-number",
+        "overflow",
+        "duplicates",
+    ],
+)
 def test_numbers_and_keys_read_as_before(body: bytes, expected: Any) -> None:
     value = parse_json(body, LIMITS)["value"]
     assert value == expected and type(value) is type(expected)
@@ -92,10 +103,11 @@ def test_nan_reads_as_before() -> None:
     assert math.isnan(parse_json(b'{"value": NaN}', LIMITS)["value"])
 
 
-@pytest.mark.parametrize("body", [b"\xef\xbb\xbf{}", b"{}\x00", b"[1,]", b'{"a": 1', b"",
-                                  b'"\x1f"', b"[" * 2000 + b"]" * 2000],
-                         ids=["bom", "nul-after", "trailing-comma", "truncated", "empty",
-                              "control-character", "past-1024-levels"])
+@pytest.mark.parametrize(
+    "body",
+    [b"\xef\xbb\xbf{}", b"{}\x00", b"[1,]", b'{"a": 1', b"", b'"\x1f"', b"[" * 2000 + b"]" * 2000],
+    ids=["bom", "nul-after", "trailing-comma", "truncated", "empty", "control-character", "past-1024-levels"],
+)
 def test_bad_json_is_refused_with_the_standard_librarys_words(body: bytes) -> None:
     try:
         stdlib(body)
@@ -112,13 +124,16 @@ def test_bad_utf8_is_refused_as_before() -> None:
     assert refusal(b'{"a": "\xff"}') == "the body is not UTF-8"
 
 
-@pytest.mark.parametrize("body, levels", [
-    (b'{"a": "[[[[[[[[", "b": ["{{{{"]}', 2),
-    (b'{"a\\"[": ["\\\\", [{}]]}', 4),
-    (b'{"a": {"b": "\\\\\\"[["}}', 2),
-    (b'  [ [ ] , { "x" : [ ] } ]  ', 3),
-    (b"42", 0),
-])
+@pytest.mark.parametrize(
+    "body, levels",
+    [
+        (b'{"a": "[[[[[[[[", "b": ["{{{{"]}', 2),
+        (b'{"a\\"[": ["\\\\", [{}]]}', 4),
+        (b'{"a": {"b": "\\\\\\"[["}}', 2),
+        (b'  [ [ ] , { "x" : [ ] } ]  ', 3),
+        (b"42", 0),
+    ],
+)
 def test_brackets_in_strings_and_escapes_do_not_count(body: bytes, levels: int) -> None:
     assert depth(parse_json(body, LIMITS)) == levels
     parse_json(body, Limits(max_depth=levels))

@@ -18,17 +18,107 @@ from tests.support.paths import KNOWLEDGE, SAMPLE_FILES
 
 XHTML = "http://www.w3.org/1999/xhtml"
 # FHIR R4 narrative (Narrative.div, constraint txt-1/txt-2): basic HTML 4 formatting only
-R4_ELEMENTS = {"a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code",
-               "col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4",
-               "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span",
-               "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt",
-               "ul", "var"}
-R4_ATTRIBUTES = {"abbr", "accesskey", "align", "alt", "axis", "bgcolor", "border", "cellhalign",
-                 "cellpadding", "cellspacing", "cellvalign", "char", "charoff", "charset", "cite",
-                 "class", "colspan", "compact", "coords", "dir", "frame", "headers", "height",
-                 "href", "hreflang", "hspace", "id", "lang", "longdesc", "name", "nowrap", "rel",
-                 "rev", "rowspan", "rules", "scope", "shape", "span", "src", "start", "style",
-                 "summary", "tabindex", "title", "type", "valign", "value", "vspace", "width"}
+R4_ELEMENTS = {
+    "a",
+    "abbr",
+    "acronym",
+    "b",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "ul",
+    "var",
+}
+R4_ATTRIBUTES = {
+    "abbr",
+    "accesskey",
+    "align",
+    "alt",
+    "axis",
+    "bgcolor",
+    "border",
+    "cellhalign",
+    "cellpadding",
+    "cellspacing",
+    "cellvalign",
+    "char",
+    "charoff",
+    "charset",
+    "cite",
+    "class",
+    "colspan",
+    "compact",
+    "coords",
+    "dir",
+    "frame",
+    "headers",
+    "height",
+    "href",
+    "hreflang",
+    "hspace",
+    "id",
+    "lang",
+    "longdesc",
+    "name",
+    "nowrap",
+    "rel",
+    "rev",
+    "rowspan",
+    "rules",
+    "scope",
+    "shape",
+    "span",
+    "src",
+    "start",
+    "style",
+    "summary",
+    "tabindex",
+    "title",
+    "type",
+    "valign",
+    "value",
+    "vspace",
+    "width",
+}
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quoted"'
 NOT_XML = "bell\x07 escape\x1b form\x0c feed"  # valid JSON and R4 strings, not XML
 
@@ -140,13 +230,13 @@ def test_the_same_input_gives_the_same_narrative(client: FlaskClient) -> None:
 
 def test_subject_copies_the_patients_first_identifier(client: FlaskClient) -> None:
     bundle = load(sample("04-"))
-    patient = next(e["resource"] for e in bundle["entry"]
-                   if e["resource"]["resourceType"] == "Patient")
-    patient["identifier"] = [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345"},
-                             {"system": "http://example.org/mrn", "value": "other"}]
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["identifier"] = [
+        {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345"},
+        {"system": "http://example.org/mrn", "value": "other"},
+    ]
     subject = assess(client, bundle)["subject"]
-    assert subject == {"reference": f"Patient/{patient['id']}",
-                       "identifier": patient["identifier"][0]}
+    assert subject == {"reference": f"Patient/{patient['id']}", "identifier": patient["identifier"][0]}
 
 
 def test_resources_without_ids_keep_the_bundles_reference(client: FlaskClient) -> None:

@@ -11,10 +11,22 @@ from service.assess.fact import FactSet, InputFact
 from service.assess.reasoning import Inference, Reasoner
 from service.knowledge import Knowledge
 
-_DEFAULTS: dict[str, Any] = {"site": "none", "side": "unspecified", "status": "active",
-                             "recent": True, "new": True, "current": True, "persisting": False,
-                             "level": "none", "symmetric": False, "explained": False, "result": False,
-                             "progressive": False, "contradicted": False, "long_standing": False}
+_DEFAULTS: dict[str, Any] = {
+    "site": "none",
+    "side": "unspecified",
+    "status": "active",
+    "recent": True,
+    "new": True,
+    "current": True,
+    "persisting": False,
+    "level": "none",
+    "symmetric": False,
+    "explained": False,
+    "result": False,
+    "progressive": False,
+    "contradicted": False,
+    "long_standing": False,
+}
 
 
 def finding(concept: str, **attrs: Any) -> InputFact:
@@ -22,11 +34,15 @@ def finding(concept: str, **attrs: Any) -> InputFact:
     return InputFact("finding", tuple(sorted(values.items())), concept, f"Observation/{concept}")
 
 
-def treatment(concept: str, status: str = "active", long_term: bool = False,
-              recent: bool = True) -> InputFact:
-    return InputFact("treatment", (("concept", concept), ("long_term", long_term),
-                                   ("recent", recent), ("status", status)),
-                     concept, f"Procedure/{concept}")
+def treatment(
+    concept: str, status: str = "active", long_term: bool = False, recent: bool = True
+) -> InputFact:
+    return InputFact(
+        "treatment",
+        (("concept", concept), ("long_term", long_term), ("recent", recent), ("status", status)),
+        concept,
+        f"Procedure/{concept}",
+    )
 
 
 OLDER = InputFact("patient", (("older", True),), "Age 70 years", None)
@@ -69,29 +85,32 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-CES-RETENTION-MEASURED": [LBP, finding("post_void_residual", grade="high")],
     "E-CES-SEXUAL": [LBP, finding("sexual_dysfunction")],
     "E-MOTOR-SEVERE": [finding("strength_great_toe_extension", grade="severe")],
-    "E-MOTOR-PROGRESSIVE": [finding("strength_great_toe_extension", grade="weak",
-                                    progressive=True)],
+    "E-MOTOR-PROGRESSIVE": [finding("strength_great_toe_extension", grade="weak", progressive=True)],
     "E-FOOT-DROP": [finding("foot_drop")],
     "E-BILATERAL-RADICULAR": [finding("sciatica", side="bilateral")],
-    "E-BILATERAL-RADICULAR-SIDES": [finding("sciatica", side="left"),
-                                    finding("radiating_leg_pain", side="right")],
-    "E-BILATERAL-ROOT": [finding("numbness", site="dorsum_of_foot", side="left"),
-                         finding("numbness", site="heel", side="right")],
+    "E-BILATERAL-RADICULAR-SIDES": [
+        finding("sciatica", side="left"),
+        finding("radiating_leg_pain", side="right"),
+    ],
+    "E-BILATERAL-ROOT": [
+        finding("numbness", site="dorsum_of_foot", side="left"),
+        finding("numbness", site="heel", side="right"),
+    ],
     "E-FLAG-MALIGNANCY-HISTORY": [LBP, finding("history_of_cancer", status="history")],
     "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss"), OLDER],
     "E-FLAG-INFECTION": [LBP, finding("fever")],
     "E-FLAG-INFECTION-TEMPERATURE": [LBP, finding("body_temperature", grade="high")],
     "E-FLAG-INFECTION-TREATMENT": [LBP, treatment("immunosuppression")],
-    "E-FLAG-FRACTURE-STEROID-MEDICINE": [LBP, treatment("systemic_corticosteroid",
-                                                        long_term=True)],
+    "E-FLAG-FRACTURE-STEROID-MEDICINE": [LBP, treatment("systemic_corticosteroid", long_term=True)],
     "E-FLAG-FRACTURE": [LBP, finding("osteoporosis")],
     "E-DIABETES-CODED": [finding("diabetes")],
     "E-DIABETES-HBA1C": [finding("hba1c", grade="high")],
     "E-BILATERAL-SENSORY": [finding("paresthesia", side="bilateral")],
-    "E-BILATERAL-SENSORY-SIDES": [finding("numbness", side="left"),
-                                  finding("numbness", side="right")],
-    "E-BILATERAL-ANKLE-REFLEX": [finding("ankle_reflex", grade="reduced", side="left"),
-                                 finding("ankle_reflex", grade="reduced", side="right")],
+    "E-BILATERAL-SENSORY-SIDES": [finding("numbness", side="left"), finding("numbness", side="right")],
+    "E-BILATERAL-ANKLE-REFLEX": [
+        finding("ankle_reflex", grade="reduced", side="left"),
+        finding("ankle_reflex", grade="reduced", side="right"),
+    ],
     "E-POLYNEUROPATHY-CODED": [finding("diabetic_neuropathy")],
     "E-POLYNEUROPATHY-PATTERN": [finding("numbness", side="bilateral"), finding("diabetes")],
     "E-INVERSION-PRESERVED": [finding("strength_foot_inversion", grade="normal")],
@@ -100,10 +119,14 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "C-CES": [LBP, finding("bladder_dysfunction")],
     "C-CES-CODED": [finding("cauda_equina_syndrome")],
     "C-RADICULOPATHY": [LBP, finding("ankle_reflex", grade="reduced", side="right")],
-    "E-IMAGING-CONCORDANT": [finding("disc_herniation", level="L4_L5"),
-                             finding("numbness", site="dorsum_of_foot", side="left")],
-    "C-RADICULOPATHY-IMAGING": [finding("disc_herniation", level="L4_L5"),
-                                finding("numbness", site="dorsum_of_foot", side="left")],
+    "E-IMAGING-CONCORDANT": [
+        finding("disc_herniation", level="L4_L5"),
+        finding("numbness", site="dorsum_of_foot", side="left"),
+    ],
+    "C-RADICULOPATHY-IMAGING": [
+        finding("disc_herniation", level="L4_L5"),
+        finding("numbness", site="dorsum_of_foot", side="left"),
+    ],
     "C-MALIGNANCY": [LBP, finding("history_of_cancer", status="history")],
     "C-BILATERAL-RADICULAR": [finding("sciatica", side="bilateral")],
     "E-NEUROGENIC-CLAUDICATION": [finding("neurogenic_claudication")],
@@ -112,14 +135,20 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "E-VASCULAR-PULSES": [NO_PULSE],
     "E-VASCULAR-ABI": [finding("ankle_brachial_index", grade="low")],
     "E-VASCULAR-CAUSE-SIGNS": [finding("ankle_brachial_index", grade="low")],
-    "C-STENOSIS-CLAUDICATION-VASCULAR": [finding("spinal_stenosis"),
-                                         finding("neurogenic_claudication"), NO_PULSE],
+    "C-STENOSIS-CLAUDICATION-VASCULAR": [
+        finding("spinal_stenosis"),
+        finding("neurogenic_claudication"),
+        NO_PULSE,
+    ],
     "C-PAD-SIGNS": [NO_PULSE],
     "C-STENOSIS-CLAUDICATION": [finding("spinal_stenosis"), finding("neurogenic_claudication")],
     "C-STENOSIS-LEG": [finding("spinal_stenosis"), finding("leg_pain", side="left")],
     "E-STENOSIS-PERSISTING": [finding("spinal_stenosis", current=False, long_standing=True)],
-    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", current=False, long_standing=True),
-                            finding("neurogenic_claudication"), treatment("conservative_care")],
+    "P-SURGICAL-STENOSIS": [
+        finding("spinal_stenosis", current=False, long_standing=True),
+        finding("neurogenic_claudication"),
+        treatment("conservative_care"),
+    ],
     "P-CONSERVATIVE-STENOSIS": [finding("spinal_stenosis"), finding("neurogenic_claudication")],
     "C-MALIGNANCY-CODED": [finding("spinal_malignancy")],
     "C-INFECTION": [LBP, finding("iv_drug_use")],
@@ -131,16 +160,21 @@ SCENARIOS: dict[str, list[InputFact]] = {
     "C-DPN-PATTERN": [finding("numbness", side="bilateral"), finding("hba1c", grade="high")],
     "C-PAD": [finding("vascular_claudication")],
     "C-PERONEAL-CODED": [finding("peroneal_neuropathy")],
-    "C-PERONEAL-PATTERN": [finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
-                           finding("strength_foot_inversion", grade="normal", side="left")],
+    "C-PERONEAL-PATTERN": [
+        finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
+        finding("strength_foot_inversion", grade="normal", side="left"),
+    ],
     "C-TARSAL-TUNNEL": [finding("tarsal_tunnel_syndrome")],
     "P-EMERGENCY-CES": [LBP, finding("bladder_dysfunction", recent=True)],
     "P-URGENT-CES-ESTABLISHED": [LBP, finding("bladder_dysfunction", recent=False)],
     "P-URGENT-DEFICIT": [LBP, finding("foot_drop")],
     "P-URGENT-BILATERAL": [finding("sciatica", side="bilateral")],
     "P-URGENT-SERIOUS": [finding("vertebral_fracture")],
-    "P-SURGICAL": [finding("sciatica", persisting=True),
-                   finding("ankle_reflex", grade="reduced"), treatment("conservative_care")],
+    "P-SURGICAL": [
+        finding("sciatica", persisting=True),
+        finding("ankle_reflex", grade="reduced"),
+        treatment("conservative_care"),
+    ],
     "P-CONSERVATIVE-RADICULOPATHY": [LBP, finding("knee_reflex", grade="reduced")],
     "P-CONSERVATIVE-RADICULAR": [finding("radiating_leg_pain")],
     "P-CONSERVATIVE-BACK-FOOT": [LBP, finding("paresthesia"), finding("sciatica")],
@@ -181,22 +215,30 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     "C-CES": [finding("bladder_dysfunction")],  # no spinal context
     "C-RADICULOPATHY": [finding("ankle_reflex", grade="reduced")],  # no spinal context
     "C-RADICULOPATHY-IMAGING": [LBP, finding("disc_herniation", level="L4_L5")],  # imaging only
-    "E-IMAGING-CONCORDANT": [finding("disc_herniation", level="L4_L5"),
-                             finding("numbness", site="heel")],  # S1 signs, L5 level
+    "E-IMAGING-CONCORDANT": [
+        finding("disc_herniation", level="L4_L5"),
+        finding("numbness", site="heel"),
+    ],  # S1 signs, L5 level
     "E-CES-BLADDER": [LBP, finding("bladder_dysfunction", status="history")],
     "ROOT-L5-SENSORY": [finding("numbness", site="heel")],
     "ROOT-S1-REFLEX": [finding("ankle_reflex", grade="normal")],
     "E-MOTOR-SEVERE": [finding("strength_great_toe_extension", grade="weak")],
-    "E-BILATERAL-RADICULAR-SIDES": [finding("sciatica", side="left"),
-                                    finding("sciatica", side="left", persisting=True)],
-    "C-PERONEAL-PATTERN": [finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
-                           finding("strength_foot_inversion", grade="normal", side="right")],
+    "E-BILATERAL-RADICULAR-SIDES": [
+        finding("sciatica", side="left"),
+        finding("sciatica", side="left", persisting=True),
+    ],
+    "C-PERONEAL-PATTERN": [
+        finding("strength_ankle_dorsiflexion", grade="weak", side="left"),
+        finding("strength_foot_inversion", grade="normal", side="right"),
+    ],
     "P-SURGICAL": [finding("sciatica", persisting=True), finding("ankle_reflex", grade="reduced")],
     "E-FLAG-MALIGNANCY-WEIGHT": [LBP, finding("unexplained_weight_loss")],
     "E-CES-RETENTION-MEASURED": [LBP, finding("post_void_residual", grade="normal")],
     "E-CES-SEXUAL": [LBP, finding("sexual_dysfunction", new=False, recent=False)],  # long-standing
-    "E-FLAG-INFECTION-TEMPERATURE": [LBP, finding("body_temperature", grade="high",
-                                                  recent=False)],  # a fever years ago
+    "E-FLAG-INFECTION-TEMPERATURE": [
+        LBP,
+        finding("body_temperature", grade="high", recent=False),
+    ],  # a fever years ago
     "E-FLAG-INFECTION-TREATMENT": [LBP, treatment("immunosuppression", status="completed")],
     "E-FLAG-FRACTURE-STEROID-MEDICINE": [LBP, treatment("systemic_corticosteroid")],  # short course
     "E-CES-SADDLE-SITE": [LBP, finding("paresthesia", site="great_toe")],
@@ -217,10 +259,15 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     "E-SPINAL-HISTORY-SURGERY": [treatment("spinal_surgery", status="completed")],
     # root attribution respects its mimics
     "ROOT-S1-REFLEX#symmetric": [finding("ankle_reflex", grade="reduced", symmetric=True)],
-    "ROOT-S1-REFLEX-SYMMETRIC": [finding("ankle_reflex", grade="reduced", symmetric=True),
-                                 finding("diabetic_neuropathy")],  # length-dependent
-    "ROOT-S1-SENSORY-SYMMETRIC": [finding("numbness", site="heel", symmetric=True),
-                                  finding("numbness", side="bilateral"), finding("diabetes")],
+    "ROOT-S1-REFLEX-SYMMETRIC": [
+        finding("ankle_reflex", grade="reduced", symmetric=True),
+        finding("diabetic_neuropathy"),
+    ],  # length-dependent
+    "ROOT-S1-SENSORY-SYMMETRIC": [
+        finding("numbness", site="heel", symmetric=True),
+        finding("numbness", side="bilateral"),
+        finding("diabetes"),
+    ],
     "ROOT-L4-MOTOR": [finding("strength_ankle_dorsiflexion", grade="weak", explained=True)],
     "ROOT-L5-MOTOR-FINDING": [finding("foot_drop", explained=True)],
     "ROOT-L5-SENSORY#explained": [finding("numbness", site="dorsum_of_foot", explained=True)],
@@ -228,22 +275,21 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     # a radicular pattern that evidence can defeat
     "E-BACK-FOOT": [LBP, finding("foot_pain", side="left")],  # no radicular pattern
     "E-BACK-FOOT-POSSIBLE": [LBP, finding("foot_pain"), finding("plantar_fasciitis")],
-    "E-BACK-FOOT-POSSIBLE#contradicted": [LBP, finding("foot_pain", side="left",
-                                                       contradicted=True)],
+    "E-BACK-FOOT-POSSIBLE#contradicted": [LBP, finding("foot_pain", side="left", contradicted=True)],
     "E-BACK-FOOT-POSSIBLE#radicular": [LBP, finding("foot_pain"), finding("sciatica")],
     "E-RADICULAR": [finding("radiating_leg_pain", status="absent")],
     "E-RADICULAR#contradicted": [finding("radiating_leg_pain", side="left", contradicted=True)],
     "E-RADICULAR-CODED": [finding("sciatica", status="history")],
     # a negative examination never withdraws a red flag: both legs count as documented
-    "E-BILATERAL-RADICULAR-SIDES#absent": [finding("sciatica", side="left"),
-                                           finding("radiating_leg_pain", side="right",
-                                                   status="absent")],
+    "E-BILATERAL-RADICULAR-SIDES#absent": [
+        finding("sciatica", side="left"),
+        finding("radiating_leg_pain", side="right", status="absent"),
+    ],
     "E-FLAG-MALIGNANCY-HISTORY": [LBP, finding("history_of_cancer", status="absent")],
     "E-DIABETES-CODED": [finding("diabetes", status="absent")],
     # stenosis is a conclusion, with vascular claudication as its differential
     "C-STENOSIS-CLAUDICATION": [finding("spinal_stenosis"), finding("leg_pain")],
-    "C-STENOSIS-LEG": [finding("spinal_stenosis"), finding("leg_pain"),
-                       finding("vascular_claudication")],
+    "C-STENOSIS-LEG": [finding("spinal_stenosis"), finding("leg_pain"), finding("vascular_claudication")],
     "C-STENOSIS-LEG#imaging-only": [finding("spinal_stenosis")],
     "E-STENOSIS-PERSISTING": [finding("spinal_stenosis")],  # onset recent or unknown
     "E-STENOSIS-PERSISTING#12-weeks": [finding("spinal_stenosis", current=False)],  # not 3 months
@@ -251,18 +297,27 @@ NEAR_MISSES: dict[str, list[InputFact]] = {
     "E-VASCULAR-PULSES": [finding("absent_foot_pulse", status="absent")],  # pulses felt
     "E-VASCULAR-ABI": [finding("ankle_brachial_index", grade="normal")],
     "C-PAD-SIGNS": [finding("ankle_brachial_index", grade="normal"), LBP],
-    "C-STENOSIS-CLAUDICATION#vascular": [finding("spinal_stenosis"),
-                                         finding("neurogenic_claudication"), NO_PULSE],
-    "C-STENOSIS-CLAUDICATION-VASCULAR": [finding("spinal_stenosis"),
-                                         finding("neurogenic_claudication")],
-    "P-SURGICAL-STENOSIS#vascular": [finding("spinal_stenosis", long_standing=True),
-                                     finding("neurogenic_claudication"),
-                                     treatment("conservative_care"),
-                                     finding("ankle_brachial_index", grade="low")],
-    "P-SURGICAL-STENOSIS": [finding("spinal_stenosis", long_standing=True),
-                            finding("neurogenic_claudication")],  # no conservative care yet
-    "P-SURGICAL-STENOSIS#recent": [finding("spinal_stenosis"), finding("neurogenic_claudication"),
-                                   treatment("conservative_care")],
+    "C-STENOSIS-CLAUDICATION#vascular": [
+        finding("spinal_stenosis"),
+        finding("neurogenic_claudication"),
+        NO_PULSE,
+    ],
+    "C-STENOSIS-CLAUDICATION-VASCULAR": [finding("spinal_stenosis"), finding("neurogenic_claudication")],
+    "P-SURGICAL-STENOSIS#vascular": [
+        finding("spinal_stenosis", long_standing=True),
+        finding("neurogenic_claudication"),
+        treatment("conservative_care"),
+        finding("ankle_brachial_index", grade="low"),
+    ],
+    "P-SURGICAL-STENOSIS": [
+        finding("spinal_stenosis", long_standing=True),
+        finding("neurogenic_claudication"),
+    ],  # no conservative care yet
+    "P-SURGICAL-STENOSIS#recent": [
+        finding("spinal_stenosis"),
+        finding("neurogenic_claudication"),
+        treatment("conservative_care"),
+    ],
 }
 
 
@@ -271,8 +326,7 @@ def test_rule_stays_silent_on_a_near_miss(reasoner: Reasoner, rule_id: str) -> N
     assert rule_id.split("#")[0] not in infer(reasoner, *NEAR_MISSES[rule_id]).fired
 
 
-def test_unless_withdraws_the_peroneal_pattern_when_there_is_back_pain(reasoner: Reasoner
-                                                                       ) -> None:
+def test_unless_withdraws_the_peroneal_pattern_when_there_is_back_pain(reasoner: Reasoner) -> None:
     facts = SCENARIOS["C-PERONEAL-PATTERN"] + [LBP]
     result = infer(reasoner, *facts)
     assert "C-PERONEAL-PATTERN" not in result.fired
@@ -280,12 +334,19 @@ def test_unless_withdraws_the_peroneal_pattern_when_there_is_back_pain(reasoner:
 
 
 def test_most_urgent_pathway_wins(reasoner: Reasoner) -> None:
-    result = infer(reasoner, LBP, finding("bladder_dysfunction"),
-                   finding("numbness", site="dorsum_of_foot", side="left"),
-                   finding("plantar_fasciitis"))
+    result = infer(
+        reasoner,
+        LBP,
+        finding("bladder_dysfunction"),
+        finding("numbness", site="dorsum_of_foot", side="left"),
+        finding("plantar_fasciitis"),
+    )
     assert result.pathway.code == "emergency-assessment"
     assert [c.definition.name for c in result.conclusions] == [
-        "cauda_equina", "radiculopathy", "plantar_fasciitis"]
+        "cauda_equina",
+        "radiculopathy",
+        "plantar_fasciitis",
+    ]
 
 
 def test_nothing_relevant_gives_insufficient_information(reasoner: Reasoner) -> None:
@@ -296,8 +357,12 @@ def test_nothing_relevant_gives_insufficient_information(reasoner: Reasoner) -> 
 
 def test_radiculopathy_risk_rises_with_kinds_of_evidence(reasoner: Reasoner) -> None:
     one = infer(reasoner, LBP, finding("ankle_reflex", grade="reduced", side="right"))
-    two = infer(reasoner, LBP, finding("ankle_reflex", grade="reduced", side="right"),
-                finding("numbness", site="heel", side="right"))
+    two = infer(
+        reasoner,
+        LBP,
+        finding("ankle_reflex", grade="reduced", side="right"),
+        finding("numbness", site="heel", side="right"),
+    )
     assert [c.risk for c in one.conclusions] == ["moderate"]
     assert [(c.root, c.risk, c.sides) for c in two.conclusions] == [("S1", "high", ("right",))]
 
@@ -305,8 +370,10 @@ def test_radiculopathy_risk_rises_with_kinds_of_evidence(reasoner: Reasoner) -> 
 def test_provenance_reaches_the_source_findings(reasoner: Reasoner) -> None:
     result = infer(reasoner, LBP, finding("bladder_dysfunction"))
     why = result.conclusions[0].why
-    assert {f.source for f in why.findings} == {"Observation/low_back_pain",
-                                                 "Observation/bladder_dysfunction"}
+    assert {f.source for f in why.findings} == {
+        "Observation/low_back_pain",
+        "Observation/bladder_dysfunction",
+    }
     assert why.rules == ("E-SPINAL-CONTEXT", "E-CES-BLADDER", "C-CES")
 
 
@@ -326,115 +393,140 @@ def test_coded_serious_pathology_needs_no_current_pain(reasoner: Reasoner) -> No
 
 
 def test_old_spine_surgery_is_no_context_for_foot_symptoms(reasoner: Reasoner) -> None:
-    old = infer(reasoner, treatment("spinal_surgery", status="completed", recent=False),
-                finding("bladder_dysfunction"))
+    old = infer(
+        reasoner,
+        treatment("spinal_surgery", status="completed", recent=False),
+        finding("bladder_dysfunction"),
+    )
     assert old.pathway.code == "insufficient-information" and "spinal_history" in old.present
-    recent = infer(reasoner, treatment("spinal_surgery", status="completed"),
-                   finding("bladder_dysfunction"))
+    recent = infer(reasoner, treatment("spinal_surgery", status="completed"), finding("bladder_dysfunction"))
     assert recent.pathway.code == "emergency-assessment"
 
 
-def test_symmetric_ankle_jerk_loss_in_a_diabetic_is_no_bilateral_s1_radiculopathy(
-        reasoner: Reasoner) -> None:
+def test_symmetric_ankle_jerk_loss_in_a_diabetic_is_no_bilateral_s1_radiculopathy(reasoner: Reasoner) -> None:
     """The issue's case: ankle reflexes lost left and right (recorded separately) in a diabetic
     with back pain: diabetic neuropathy, never "S1 radiculopathy, both sides" sent urgently."""
-    reflexes = [finding("ankle_reflex", grade="reduced", side=side, symmetric=True)
-                for side in ("left", "right")]
+    reflexes = [
+        finding("ankle_reflex", grade="reduced", side=side, symmetric=True) for side in ("left", "right")
+    ]
     result = infer(reasoner, LBP, *reflexes, finding("diabetes"))
     assert "radiculopathy" not in {c.definition.name for c in result.conclusions}
     assert result.pathway.code != "urgent-specialist-referral"
     assert "diabetic_neuropathy" in {c.definition.name for c in result.conclusions}
-    own = infer(reasoner, LBP, *reflexes, finding("diabetes"),
-                finding("numbness", site="dorsum_of_foot", side="left"))
+    own = infer(
+        reasoner, LBP, *reflexes, finding("diabetes"), finding("numbness", site="dorsum_of_foot", side="left")
+    )
     assert [(c.root, c.sides) for c in own.conclusions if c.root] == [("L5", ("left",))]
 
 
 def test_a_peripheral_lesion_explains_signs_on_its_side_only(reasoner: Reasoner) -> None:
-    left = infer(reasoner, LBP, finding("strength_ankle_dorsiflexion", grade="weak",
-                                        side="left", explained=True),
-                 finding("strength_ankle_dorsiflexion", grade="weak", side="right"))
+    left = infer(
+        reasoner,
+        LBP,
+        finding("strength_ankle_dorsiflexion", grade="weak", side="left", explained=True),
+        finding("strength_ankle_dorsiflexion", grade="weak", side="right"),
+    )
     assert [(c.root, c.sides) for c in left.conclusions if c.root] == [("L4", ("right",))]
 
 
-def test_foot_symptoms_without_a_radicular_pattern_go_to_the_local_cause(reasoner: Reasoner
-                                                                         ) -> None:
-    local = infer(reasoner, LBP, finding("foot_pain", side="left"),
-                  finding("peripheral_arterial_disease", side="left"))
+def test_foot_symptoms_without_a_radicular_pattern_go_to_the_local_cause(reasoner: Reasoner) -> None:
+    local = infer(
+        reasoner, LBP, finding("foot_pain", side="left"), finding("peripheral_arterial_disease", side="left")
+    )
     assert local.pathway.code == "evaluate-local-cause"
-    radicular = infer(reasoner, LBP, finding("foot_pain", side="left"),
-                      finding("peripheral_arterial_disease", side="left"),
-                      finding("radiating_leg_pain", side="left"))
+    radicular = infer(
+        reasoner,
+        LBP,
+        finding("foot_pain", side="left"),
+        finding("peripheral_arterial_disease", side="left"),
+        finding("radiating_leg_pain", side="left"),
+    )
     assert radicular.pathway.code == "conservative-care"
-    denied = infer(reasoner, LBP, finding("foot_pain", side="left", contradicted=True),
-                   finding("positive_straight_leg_raise", side="left", status="absent"))
+    denied = infer(
+        reasoner,
+        LBP,
+        finding("foot_pain", side="left", contradicted=True),
+        finding("positive_straight_leg_raise", side="left", status="absent"),
+    )
     assert denied.pathway.code == "insufficient-information"
 
 
 def test_a_negative_on_one_side_leaves_the_other_side_possible(reasoner: Reasoner) -> None:
     """SLR negative on the left: the left foot is not possibly back-related, the right one is."""
-    result = infer(reasoner, LBP, finding("foot_pain", side="left", contradicted=True),
-                   finding("foot_pain", side="right"),
-                   finding("positive_straight_leg_raise", side="left", status="absent"))
+    result = infer(
+        reasoner,
+        LBP,
+        finding("foot_pain", side="left", contradicted=True),
+        finding("foot_pain", side="right"),
+        finding("positive_straight_leg_raise", side="left", status="absent"),
+    )
     assert result.pathway.code == "conservative-care" and result.pathway_why is not None
-    assert [f.get("side") for f in result.pathway_why.findings
-            if f.get("concept") == "foot_pain"] == ["right"]
+    assert [f.get("side") for f in result.pathway_why.findings if f.get("concept") == "foot_pain"] == [
+        "right"
+    ]
     assert "possible_back_related_foot_symptom" in result.present
 
 
-def test_coded_sciatica_stands_against_a_negative_exam_a_lone_symptom_does_not(
-        reasoner: Reasoner) -> None:
+def test_coded_sciatica_stands_against_a_negative_exam_a_lone_symptom_does_not(reasoner: Reasoner) -> None:
     slr = finding("positive_straight_leg_raise", side="left", status="absent")
     coded = infer(reasoner, LBP, finding("sciatica", side="left", contradicted=True), slr)
     assert coded.pathway.code == "conservative-care" and "radicular_symptom" in coded.present
-    lone = infer(reasoner, LBP, finding("radiating_leg_pain", side="left", contradicted=True),
-                 slr)
+    lone = infer(reasoner, LBP, finding("radiating_leg_pain", side="left", contradicted=True), slr)
     assert "radicular_symptom" not in lone.present
     assert lone.pathway.code == "insufficient-information"
     other_side = infer(reasoner, LBP, finding("radiating_leg_pain", side="right"), slr)
     assert other_side.pathway.code == "conservative-care"
 
 
-def test_a_negative_exam_never_withdraws_bilateral_radicular_symptoms(reasoner: Reasoner
-                                                                      ) -> None:
-    result = infer(reasoner, finding("radiating_leg_pain", side="left", contradicted=True),
-                   finding("radiating_leg_pain", side="right"),
-                   finding("positive_straight_leg_raise", side="left", status="absent"))
+def test_a_negative_exam_never_withdraws_bilateral_radicular_symptoms(reasoner: Reasoner) -> None:
+    result = infer(
+        reasoner,
+        finding("radiating_leg_pain", side="left", contradicted=True),
+        finding("radiating_leg_pain", side="right"),
+        finding("positive_straight_leg_raise", side="left", status="absent"),
+    )
     assert result.pathway.code == "urgent-specialist-referral"
 
 
-def test_vascular_signs_document_a_vascular_cause_against_neurogenic_claudication(
-        reasoner: Reasoner) -> None:
+def test_vascular_signs_document_a_vascular_cause_against_neurogenic_claudication(reasoner: Reasoner) -> None:
     pulses = infer(reasoner, LBP, finding("foot_pain", side="left"), NO_PULSE)
     assert pulses.pathway.code == "evaluate-local-cause"
     assert [(c.definition.name, c.risk, c.sides) for c in pulses.conclusions] == [
-        ("peripheral_arterial_disease", "moderate", ("left",))]
-    stenosis = [finding("spinal_stenosis", long_standing=True),
-                finding("neurogenic_claudication"), treatment("conservative_care")]
+        ("peripheral_arterial_disease", "moderate", ("left",))
+    ]
+    stenosis = [
+        finding("spinal_stenosis", long_standing=True),
+        finding("neurogenic_claudication"),
+        treatment("conservative_care"),
+    ]
     alone = infer(reasoner, *stenosis)
     assert alone.pathway.code == "surgical-consultation"
     assert [(c.definition.name, c.risk) for c in alone.conclusions] == [
-        ("lumbar_stenosis_claudication", "high")]
+        ("lumbar_stenosis_claudication", "high")
+    ]
     mixed = infer(reasoner, *stenosis, finding("ankle_brachial_index", grade="low"))
     assert mixed.pathway.code == "conservative-care"
     assert [(c.definition.name, c.risk) for c in mixed.conclusions] == [
-        ("lumbar_stenosis_claudication", "moderate"), ("peripheral_arterial_disease", "moderate")]
+        ("lumbar_stenosis_claudication", "moderate"),
+        ("peripheral_arterial_disease", "moderate"),
+    ]
 
 
-def test_stenosis_with_claudication_is_a_conclusion_with_its_own_pathway(reasoner: Reasoner
-                                                                         ) -> None:
-    result = infer(reasoner, finding("spinal_stenosis", current=False, long_standing=True),
-                   finding("neurogenic_claudication", current=False, long_standing=True))
+def test_stenosis_with_claudication_is_a_conclusion_with_its_own_pathway(reasoner: Reasoner) -> None:
+    result = infer(
+        reasoner,
+        finding("spinal_stenosis", current=False, long_standing=True),
+        finding("neurogenic_claudication", current=False, long_standing=True),
+    )
     assert [(c.definition.name, c.risk) for c in result.conclusions] == [
-        ("lumbar_stenosis_claudication", "high")]
+        ("lumbar_stenosis_claudication", "high")
+    ]
     assert result.pathway.code == "conservative-care"
 
 
-def test_bilateral_radicular_symptoms_are_a_prediction_without_a_root(reasoner: Reasoner
-                                                                      ) -> None:
-    result = infer(reasoner, finding("sciatica", side="left"),
-                   finding("radiating_leg_pain", side="right"))
-    assert [(c.definition.name, c.root) for c in result.conclusions] == [
-        ("bilateral_radicular", None)]
+def test_bilateral_radicular_symptoms_are_a_prediction_without_a_root(reasoner: Reasoner) -> None:
+    result = infer(reasoner, finding("sciatica", side="left"), finding("radiating_leg_pain", side="right"))
+    assert [(c.definition.name, c.root) for c in result.conclusions] == [("bilateral_radicular", None)]
     assert result.pathway.code == "urgent-specialist-referral"
     assert result.conclusions[0].definition.outcome.code == "128196005"
 

@@ -34,9 +34,11 @@ def test_patient_text_is_plain(name: str) -> None:
 
 
 def test_the_measure_tells_hard_text_from_plain() -> None:
-    hard = ("Gabapentinoids, benzodiazepines and oral corticosteroids are contraindicated for "
-            "radicular pain, and opioid analgesia is inadvisable for chronic lumbosacral "
-            "radiculopathy given the unfavourable risk-benefit considerations.")
+    hard = (
+        "Gabapentinoids, benzodiazepines and oral corticosteroids are contraindicated for "
+        "radicular pain, and opioid analgesia is inadvisable for chronic lumbosacral "
+        "radiculopathy given the unfavourable risk-benefit considerations."
+    )
     assert textstat.flesch_kincaid_grade(hard) > MAX_GRADE
     assert textstat.flesch_reading_ease(hard) < MIN_EASE
     assert len(TEXTS) >= 10  # the patient-facing texts are all here

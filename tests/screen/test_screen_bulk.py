@@ -27,11 +27,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The client's private key file and its public key (PEM)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp_path_factory.mktemp("keys") / "client.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return path, public.decode()
 
 
@@ -42,21 +45,39 @@ def server(tmp_path: Path, keys: tuple[Path, str]) -> BulkServer:
 
 
 def test_a_group_export_is_polled_retried_downloaded_and_screened(
-        server: BulkServer, keys: tuple[Path, str], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    server: BulkServer, keys: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     with server:
-        code = main(["screen", "--from-export", f"{server.base}/fhir", "--group", "g1",
-                     "--since", "2025-01-01T00:00:00Z", "--out", str(out), "--as-of", AS_OF,
-                     "--token-url", f"{server.base}/token", "--client-id", CLIENT_ID,
-                     "--private-key", str(keys[0]), "--key-id", "k1"])
+        code = main(
+            [
+                "screen",
+                "--from-export",
+                f"{server.base}/fhir",
+                "--group",
+                "g1",
+                "--since",
+                "2025-01-01T00:00:00Z",
+                "--out",
+                str(out),
+                "--as-of",
+                AS_OF,
+                "--token-url",
+                f"{server.base}/token",
+                "--client-id",
+                CLIENT_ID,
+                "--private-key",
+                str(keys[0]),
+                "--key-id",
+                "k1",
+            ]
+        )
     assert code == 0
     assert f"{server.base}/status/1" in capsys.readouterr().err  # printed, to resume with
     assert len((out / "RiskAssessment.ndjson").read_text().splitlines()) == 5
     kick_offs = [r for r in server.requests if r[1].endswith("$export")]
     assert [r[1] for r in kick_offs] == ["/fhir/Group/g1/$export"] * 2  # 429, then accepted
-    assert kick_offs[0][2] == {"_type": [",".join(sorted(READ_TYPES))],
-                               "_since": ["2025-01-01T00:00:00Z"]}
+    assert kick_offs[0][2] == {"_type": [",".join(sorted(READ_TYPES))], "_since": ["2025-01-01T00:00:00Z"]}
     assert server.calls["status"] == 4  # 503, 202 Retry-After, slow 202, manifest
     files = [r[1] for r in server.requests if r[1].startswith("/files/")]
     assert "/files/Encounter.ndjson" not in files and "/files/Patient.ndjson" in files
@@ -65,8 +86,9 @@ def test_a_group_export_is_polled_retried_downloaded_and_screened(
     assert not (out / ".screen-download").exists()
 
 
-def test_polling_honours_retry_after_then_backs_off(server: BulkServer, keys: tuple[Path, str],
-                                                    tmp_path: Path) -> None:
+def test_polling_honours_retry_after_then_backs_off(
+    server: BulkServer, keys: tuple[Path, str], tmp_path: Path
+) -> None:
     slept: list[float] = []
     with server:
         auth = SmartBackendAuth(f"{server.base}/token", CLIENT_ID, keys[0].read_text(), "k1")
@@ -85,17 +107,28 @@ def test_a_refused_status_or_a_dead_server_is_a_clear_error(tmp_path: Path) -> N
     def refuse(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404 if "status" in str(request.url) else 503)
 
-    client = BulkExportClient("http://127.0.0.1:9/fhir", http=httpx.Client(
-        transport=httpx.MockTransport(refuse)), sleep=lambda _: None, retries=2)
+    client = BulkExportClient(
+        "http://127.0.0.1:9/fhir",
+        http=httpx.Client(transport=httpx.MockTransport(refuse)),
+        sleep=lambda _: None,
+        retries=2,
+    )
     with pytest.raises(BulkDataError, match="kick-off: HTTP 503"):
         client.kick_off()
     with pytest.raises(BulkDataError, match="status: HTTP 404"):
         client.wait("http://127.0.0.1:9/status")
 
 
-def test_the_cli_says_which_step_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                        ) -> None:
-    code = main(["screen", "--from-export", "http://127.0.0.1:9/fhir", "--out", str(tmp_path),
-                 "--client-id", CLIENT_ID])
+def test_the_cli_says_which_step_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "screen",
+            "--from-export",
+            "http://127.0.0.1:9/fhir",
+            "--out",
+            str(tmp_path),
+            "--client-id",
+            CLIENT_ID,
+        ]
+    )
     assert code == 2 and "--token-url" in capsys.readouterr().err
-

@@ -24,13 +24,31 @@ def test_spark_gives_the_local_engines_bytes(tmp_path: Path) -> None:
         stream.write(json.dumps(patients[0][1]) + "\n{not json\n")
     outs = {engine: tmp_path / engine for engine in ("local", "spark")}
     for engine, workers in (("local", "1"), ("spark", "2")):
-        assert main(["screen", str(export), "--out", str(outs[engine]), "--engine", engine,
-                     "--workers", workers, "--as-of", AS_OF]) == 0
-    for name in ("RiskAssessment.ndjson", "OperationOutcome.ndjson", "manifest.json",
-                 "summary.json"):
+        assert (
+            main(
+                [
+                    "screen",
+                    str(export),
+                    "--out",
+                    str(outs[engine]),
+                    "--engine",
+                    engine,
+                    "--workers",
+                    workers,
+                    "--as-of",
+                    AS_OF,
+                ]
+            )
+            == 0
+        )
+    for name in ("RiskAssessment.ndjson", "OperationOutcome.ndjson", "manifest.json", "summary.json"):
         assert (outs["spark"] / name).read_bytes() == (outs["local"] / name).read_bytes(), name
     summary = json.loads((outs["spark"] / "summary.json").read_text())
     assert (summary["patients"], summary["duplicatesDropped"]) == (len(patients), 1)
     assert summary["linesNotRead"] == {"not a JSON resource": 1}
     assert sorted(p.name for p in outs["spark"].iterdir()) == [
-        "OperationOutcome.ndjson", "RiskAssessment.ndjson", "manifest.json", "summary.json"]
+        "OperationOutcome.ndjson",
+        "RiskAssessment.ndjson",
+        "manifest.json",
+        "summary.json",
+    ]

@@ -17,8 +17,12 @@ def expected_for(sample: Path) -> dict[str, Any]:
     return data
 
 
-def post_bundle(client: FlaskClient, body: Any, as_of: str | None = "2026-03-01T09:00:00Z",
-                content_type: str = "application/fhir+json") -> Any:
+def post_bundle(
+    client: FlaskClient,
+    body: Any,
+    as_of: str | None = "2026-03-01T09:00:00Z",
+    content_type: str = "application/fhir+json",
+) -> Any:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     url = ASSESS + (f"?asOf={as_of}" if as_of else "")
     return client.post(url, data=data, content_type=content_type)

@@ -47,9 +47,14 @@ class BulkServer:
 
     def _manifest(self) -> dict[str, Any]:
         document: dict[str, Any] = json.loads((self.export / "manifest.json").read_text())
-        return {**document, "requiresAccessToken": True, "output": [
-            {**item, "url": f"{self.base}/files/{item['url'].rsplit('/', 1)[-1]}"}
-            for item in document["output"]]}
+        return {
+            **document,
+            "requiresAccessToken": True,
+            "output": [
+                {**item, "url": f"{self.base}/files/{item['url'].rsplit('/', 1)[-1]}"}
+                for item in document["output"]
+            ],
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -72,8 +77,9 @@ class BulkServer:
                     return self._status(server._count("status"))
                 if url.path.startswith("/files/"):
                     path = server.export / url.path.rsplit("/", 1)[-1]
-                    return self._send_bytes(200, path.read_bytes()) if path.is_file() else (
-                        self._send(404, {}))
+                    return (
+                        self._send_bytes(200, path.read_bytes()) if path.is_file() else (self._send(404, {}))
+                    )
                 return self._send(404, {})
 
             def _status(self, call: int) -> None:
@@ -92,24 +98,28 @@ class BulkServer:
                 server.requests.append(("POST", url.path, form, False))
                 if url.path != "/token" or not self._assertion_ok(form):
                     return self._send(401, {"error": "invalid_client"})
-                return self._send(200, {"access_token": TOKEN, "token_type": "bearer",
-                                        "expires_in": 300})
+                return self._send(200, {"access_token": TOKEN, "token_type": "bearer", "expires_in": 300})
 
             def _assertion_ok(self, form: dict[str, list[str]]) -> bool:
                 try:
-                    claims = jwt.decode(form["client_assertion"][0], server.public_key,
-                                        algorithms=["RS384"], audience=f"{server.base}/token")
+                    claims = jwt.decode(
+                        form["client_assertion"][0],
+                        server.public_key,
+                        algorithms=["RS384"],
+                        audience=f"{server.base}/token",
+                    )
                 except (KeyError, jwt.InvalidTokenError):
                     return False
-                return (form.get("grant_type") == ["client_credentials"]
-                        and claims["iss"] == claims["sub"] == CLIENT_ID
-                        and jwt.get_unverified_header(form["client_assertion"][0])["kid"] == "k1")
+                return (
+                    form.get("grant_type") == ["client_credentials"]
+                    and claims["iss"] == claims["sub"] == CLIENT_ID
+                    and jwt.get_unverified_header(form["client_assertion"][0])["kid"] == "k1"
+                )
 
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 self._send_bytes(status, json.dumps(body).encode(), headers)
 
-            def _send_bytes(self, status: int, data: bytes,
-                            headers: dict[str, str] | None = None) -> None:
+            def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)

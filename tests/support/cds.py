@@ -8,11 +8,20 @@ from typing import Any
 
 SERVICE = "/cds-services/spinefoot-back-foot"
 HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
-KEYS = {"Condition": "conditions", "Observation": "observations", "Procedure": "procedures",
-        "MedicationStatement": "medicationStatements", "MedicationRequest": "medicationRequests"}
-INDICATOR = {"emergency-assessment": "critical", "urgent-specialist-referral": "warning",
-             "surgical-consultation": "warning", "conservative-care": "info",
-             "evaluate-local-cause": "info"}
+KEYS = {
+    "Condition": "conditions",
+    "Observation": "observations",
+    "Procedure": "procedures",
+    "MedicationStatement": "medicationStatements",
+    "MedicationRequest": "medicationRequests",
+}
+INDICATOR = {
+    "emergency-assessment": "critical",
+    "urgent-specialist-referral": "warning",
+    "surgical-consultation": "warning",
+    "conservative-care": "info",
+    "evaluate-local-cause": "info",
+}
 
 
 def server_style(sample: Path, base: str = "http://fhir.example.org/fhir") -> list[dict[str, Any]]:
@@ -25,15 +34,22 @@ def server_style(sample: Path, base: str = "http://fhir.example.org/fhir") -> li
     for entry in entries:
         resource = entry["resource"]
         if entry.get("fullUrl"):
-            text = text.replace(json.dumps(entry["fullUrl"]),
-                                json.dumps(f"{resource['resourceType']}/{resource['id']}"))
-    return [{"fullUrl": f"{base}/{e['resource']['resourceType']}/{e['resource']['id']}",
-             "resource": e["resource"]} for e in json.loads(text)]
+            text = text.replace(
+                json.dumps(entry["fullUrl"]), json.dumps(f"{resource['resourceType']}/{resource['id']}")
+            )
+    return [
+        {
+            "fullUrl": f"{base}/{e['resource']['resourceType']}/{e['resource']['id']}",
+            "resource": e["resource"],
+        }
+        for e in json.loads(text)
+    ]
 
 
 def prefetch_for(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    prefetch: dict[str, Any] = {key: {"resourceType": "Bundle", "type": "searchset", "entry": []}
-                                for key in KEYS.values()}
+    prefetch: dict[str, Any] = {
+        key: {"resourceType": "Bundle", "type": "searchset", "entry": []} for key in KEYS.values()
+    }
     prefetch["patient"] = None  # unless there is one
     for entry in entries:
         rtype = entry["resource"]["resourceType"]
@@ -49,11 +65,18 @@ def patient_id(entries: list[dict[str, Any]]) -> str:
     for entry in entries:
         if entry["resource"]["resourceType"] == "Patient":
             return str(entry["resource"]["id"])
-    return next(str(e["resource"]["subject"]["reference"]).split("/")[-1] for e in entries
-                if "subject" in e["resource"])
+    return next(
+        str(e["resource"]["subject"]["reference"]).split("/")[-1]
+        for e in entries
+        if "subject" in e["resource"]
+    )
 
 
 def hook_request(entries: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"hook": "patient-view", "hookInstance": HOOK_INSTANCE,
-            "context": {"patientId": patient_id(entries), "userId": "Practitioner/example"},
-            "prefetch": prefetch_for(entries), **extra}
+    return {
+        "hook": "patient-view",
+        "hookInstance": HOOK_INSTANCE,
+        "context": {"patientId": patient_id(entries), "userId": "Practitioner/example"},
+        "prefetch": prefetch_for(entries),
+        **extra,
+    }

@@ -22,8 +22,7 @@ TRANSACTION_TIME = "2026-03-01T08:00:00Z"
 def unwrap(document: dict[str, Any]) -> dict[str, Any]:
     """The Bundle of a sample (one is a Parameters wrapper)."""
     if document["resourceType"] == "Parameters":
-        bundle: dict[str, Any] = next(p["resource"] for p in document["parameter"]
-                                      if p["name"] == "bundle")
+        bundle: dict[str, Any] = next(p["resource"] for p in document["parameter"] if p["name"] == "bundle")
         return bundle
     return document
 
@@ -46,8 +45,10 @@ def durable_resources(bundle: dict[str, Any], prefix: str = "") -> list[dict[str
 
 def _rewrite(node: Any, renamed: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        return {k: (_target(v, renamed) if k == "reference" and isinstance(v, str)
-                    else _rewrite(v, renamed)) for k, v in node.items()}
+        return {
+            k: (_target(v, renamed) if k == "reference" and isinstance(v, str) else _rewrite(v, renamed))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_rewrite(v, renamed) for v in node]
     return node
@@ -62,12 +63,12 @@ def _target(reference: str, renamed: dict[str, str]) -> str:
 
 def as_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """What an EHR would post to `$assess` for the same patient."""
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": r} for r in resources]}
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 
 
-def write_export(folder: Path, patients: list[list[dict[str, Any]]], gz: bool = False,
-                 manifest: bool = True) -> Path:
+def write_export(
+    folder: Path, patients: list[list[dict[str, Any]]], gz: bool = False, manifest: bool = True
+) -> Path:
     """One `Type.ndjson[.gz]` per resource type (patients' lines in turn) and a manifest."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for resources in patients:
@@ -80,25 +81,35 @@ def write_export(folder: Path, patients: list[list[dict[str, Any]]], gz: bool = 
         text = "\n".join(by_type[rtype]) + "\n"
         data = gzip.compress(text.encode(), mtime=0) if gz else text.encode()
         (folder / name).write_bytes(data)
-        output.append({"type": rtype, "url": f"https://fhir.example.org/files/{name}",
-                       "count": len(by_type[rtype])})
+        output.append(
+            {"type": rtype, "url": f"https://fhir.example.org/files/{name}", "count": len(by_type[rtype])}
+        )
     if manifest:
-        (folder / "manifest.json").write_text(json.dumps({
-            "transactionTime": TRANSACTION_TIME, "request": "https://fhir.example.org/Patient/$export",
-            "requiresAccessToken": False, "output": output, "error": []}))
+        (folder / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "transactionTime": TRANSACTION_TIME,
+                    "request": "https://fhir.example.org/Patient/$export",
+                    "requiresAccessToken": False,
+                    "output": output,
+                    "error": [],
+                }
+            )
+        )
     return folder
 
 
 def sample_patients() -> list[list[dict[str, Any]]]:
     """The shipped samples (not *.expected.json), one patient each, ids prefixed `sNN-`."""
-    return [durable_resources(unwrap(json.loads(p.read_text())), f"s{p.name[:2]}-")
-            for p in SAMPLE_FILES]
+    return [durable_resources(unwrap(json.loads(p.read_text())), f"s{p.name[:2]}-") for p in SAMPLE_FILES]
 
 
 def synthea_patients() -> list[list[dict[str, Any]]]:
     """The 12 real-world Synthea patients copied into tests/data/realworld (see its README)."""
-    return [durable_resources(json.loads(p.read_bytes()))
-            for p in sorted((REALWORLD / "synthea").glob("*/*.json"), key=lambda p: p.name)]
+    return [
+        durable_resources(json.loads(p.read_bytes()))
+        for p in sorted((REALWORLD / "synthea").glob("*/*.json"), key=lambda p: p.name)
+    ]
 
 
 def generated_patients(count: int) -> list[list[dict[str, Any]]]:

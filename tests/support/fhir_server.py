@@ -32,8 +32,10 @@ def serve(bundle: dict[str, Any], token: str, page_size: int, any_patient: bool 
                 return self._send(200, asked)
             asked.append(self.path)
             if self.headers.get("Authorization") != f"Bearer {token}":
-                return self._send(401, {"resourceType": "OperationOutcome", "issue": [
-                    {"severity": "error", "code": "login"}]})
+                return self._send(
+                    401,
+                    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]},
+                )
             parts = url.path.strip("/").split("/")
             if len(parts) == 3 and parts[0] == "fhir" and parts[2] == "_search":
                 return self._search(parts[1], parse_qs(self._form()))
@@ -52,19 +54,30 @@ def serve(bundle: dict[str, Any], token: str, page_size: int, any_patient: bool 
         def _search(self, rtype: str, query: dict[str, list[str]]) -> None:
             patient = query.get("patient", [""])[0]
             page = int(query.get("_page", ["0"])[0])
-            matches = [r for r in resources if r["resourceType"] == rtype
-                       and (any_patient
-                            or (r.get("subject") or {}).get("reference") == f"Patient/{patient}")]
-            chunk = matches[page * page_size:(page + 1) * page_size]
+            matches = [
+                r
+                for r in resources
+                if r["resourceType"] == rtype
+                and (any_patient or (r.get("subject") or {}).get("reference") == f"Patient/{patient}")
+            ]
+            chunk = matches[page * page_size : (page + 1) * page_size]
             base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir/{rtype}"
             links = [{"relation": "self", "url": f"{base}?patient={patient}&_page={page}"}]
             if (page + 1) * page_size < len(matches):
-                links.append({"relation": "next",
-                              "url": f"{base}?patient={patient}&_page={page + 1}"})
-            self._send(200, {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
-                             "link": links, "entry": [
-                                 {"fullUrl": f"{base}/{r['id']}", "resource": r,
-                                  "search": {"mode": "match"}} for r in chunk]})
+                links.append({"relation": "next", "url": f"{base}?patient={patient}&_page={page + 1}"})
+            self._send(
+                200,
+                {
+                    "resourceType": "Bundle",
+                    "type": "searchset",
+                    "total": len(matches),
+                    "link": links,
+                    "entry": [
+                        {"fullUrl": f"{base}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                        for r in chunk
+                    ],
+                },
+            )
 
         def _send(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()

@@ -22,8 +22,14 @@ from service.assess.dates import parse_instant
 from tests.support.paths import SAMPLE_FILES
 
 _SIDES = ["7771000", "24028007", "51440002"]  # SNOMED left, right, bilateral
-_DATE_KEYS = ("onsetDateTime", "effectiveDateTime", "recordedDate", "performedDateTime",
-              "issued", "authoredOn")
+_DATE_KEYS = (
+    "onsetDateTime",
+    "effectiveDateTime",
+    "recordedDate",
+    "performedDateTime",
+    "issued",
+    "authoredOn",
+)
 _TEXTS = ["No", "Yes", "denies", "Positive", "not sure", "none"]  # lexicon words and one unreadable
 _VALUES = ("valueBoolean", "valueString", "valueCodeableConcept", "valueInteger", "valueQuantity")
 _BOUNDARY_DAYS = (13, 15, 41, 43, 83, 85, 88, 90, 91, 364, 366)  # either side of each parameter
@@ -46,14 +52,20 @@ def _pool() -> tuple[str, ...]:
 def generated_bundle(seed: int) -> tuple[dict[str, Any], str]:
     """(Bundle, asOf) for case number `seed`."""
     rng = random.Random(seed)
-    resources = [_vary(json.loads(text), rng, i)
-                 for i, text in enumerate(rng.sample(_pool(), rng.randint(1, 14)))]
+    resources = [
+        _vary(json.loads(text), rng, i) for i, text in enumerate(rng.sample(_pool(), rng.randint(1, 14)))
+    ]
     resources += _repeats(resources, random.Random(-seed - 1))  # own stream: seeds stay comparable
-    patient = {"resourceType": "Patient", "id": "gen",
-               "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"}
+    patient = {
+        "resourceType": "Patient",
+        "id": "gen",
+        "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+    }
     entries = [{"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000000", "resource": patient}]
-    entries += [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i + 1:012d}", "resource": r}
-                for i, r in enumerate(resources)]
+    entries += [
+        {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i + 1:012d}", "resource": r}
+        for i, r in enumerate(resources)
+    ]
     as_of = f"2026-0{rng.randint(1, 9)}-{rng.randint(10, 28)}T09:00:00Z"
     _near_boundaries(resources, as_of, random.Random(-seed - 2))
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of
@@ -87,11 +99,13 @@ def _repeats(resources: list[dict[str, Any]], rng: random.Random) -> list[dict[s
                 copy["effectiveDateTime"] = f"2025-{rng.randint(10, 12)}-{rng.randint(10, 28)}"
             else:
                 text = json.dumps(copy)
-                copy = json.loads(text.replace('"7771000"', '"x"').replace(
-                    '"24028007"', '"7771000"').replace('"x"', '"24028007"'))
+                copy = json.loads(
+                    text.replace('"7771000"', '"x"')
+                    .replace('"24028007"', '"7771000"')
+                    .replace('"x"', '"24028007"')
+                )
             copies.append(copy)
-        if resource["resourceType"] == "Observation" and "component" not in resource \
-                and rng.random() < 0.2:
+        if resource["resourceType"] == "Observation" and "component" not in resource and rng.random() < 0.2:
             copies.append(_negated(resource))
         for key in ("onsetDateTime", "performedDateTime"):
             if key in resource and rng.random() < 0.15:
@@ -123,7 +137,6 @@ def _vary_value(part: dict[str, Any], rng: random.Random) -> None:
     if "valueInteger" in part and rng.random() < 0.5:
         part["valueInteger"] = rng.randint(0, 5)
     if "valueQuantity" in part and rng.random() < 0.5:
-        part["valueQuantity"]["value"] = round(part["valueQuantity"]["value"]
-                                               * rng.uniform(0.5, 1.5), 2)
+        part["valueQuantity"]["value"] = round(part["valueQuantity"]["value"] * rng.uniform(0.5, 1.5), 2)
     if "valueString" in part and rng.random() < 0.5:
         part["valueString"] = rng.choice(_TEXTS)

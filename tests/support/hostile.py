@@ -58,8 +58,10 @@ class Hostile(BaseHTTPRequestHandler):
 
     def _next_up(self) -> None:
         port = self.server.server_address[1]
-        self._json(b'{"resourceType": "Bundle", "type": "searchset", "link": [{"relation": '
-                   b'"next", "url": "http://127.0.0.1:%d/fhir/next-up/../../admin/x"}]}' % port)
+        self._json(
+            b'{"resourceType": "Bundle", "type": "searchset", "link": [{"relation": '
+            b'"next", "url": "http://127.0.0.1:%d/fhir/next-up/../../admin/x"}]}' % port
+        )
 
     def _echo(self) -> None:
         self._json(self.echo)

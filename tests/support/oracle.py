@@ -33,8 +33,10 @@ def from_inference(inference: Inference) -> Outcome:
     return Outcome(
         inference.pathway.code,
         inference.pathway_why.rules if inference.pathway_why else (),
-        tuple(sorted((c.definition.name, c.root, c.sides, c.risk, c.why.rules)
-                     for c in inference.conclusions)))
+        tuple(
+            sorted((c.definition.name, c.root, c.sides, c.risk, c.why.rules) for c in inference.conclusions)
+        ),
+    )
 
 
 def evaluate(kb: Knowledge, facts: FactSet) -> Outcome:
@@ -49,16 +51,18 @@ def evaluate(kb: Knowledge, facts: FactSet) -> Outcome:
         known |= {fact for fact, _, _ in found}
     evidence = {dict(fact)["name"] for fact, _, _ in ways if dict(fact)["t"] == "evidence"}
     rules = {rule.id: rule for rule in kb.rules}
-    allowed = {(fact, rule, parents) for fact, rule, parents in ways
-               if not set(rules[rule].unless) & evidence}
+    allowed = {
+        (fact, rule, parents) for fact, rule, parents in ways if not set(rules[rule].unless) & evidence
+    }
     alive = set(inputs)
     while True:  # a fact lives if some allowed way to it starts from living facts only
         more = {fact for fact, _, parents in allowed if set(parents) <= alive} - alive
         if not more:
             break
         alive |= more
-    live_ways = {(fact, rule, parents) for fact, rule, parents in allowed
-                 if fact in alive and set(parents) <= alive}
+    live_ways = {
+        (fact, rule, parents) for fact, rule, parents in allowed if fact in alive and set(parents) <= alive
+    }
     order = {rule.id: i for i, rule in enumerate(kb.rules)}
 
     def rules_behind(targets: set[Content]) -> tuple[str, ...]:
@@ -78,8 +82,10 @@ def evaluate(kb: Knowledge, facts: FactSet) -> Outcome:
     pathways = {dict(f)["name"] for f in alive if dict(f)["t"] == "pathway"}
     if pathways:
         best = min(pathways, key=lambda name: kb.pathways[name].rank)
-        pathway = (best, rules_behind({f for f in alive if dict(f)["t"] == "pathway"
-                                       and dict(f)["name"] == best}))
+        pathway = (
+            best,
+            rules_behind({f for f in alive if dict(f)["t"] == "pathway" and dict(f)["name"] == best}),
+        )
     else:
         pathway = ("insufficient-information", ())
     conclusions = []
@@ -88,14 +94,12 @@ def evaluate(kb: Knowledge, facts: FactSet) -> Outcome:
         fields = dict(fact)
         if fields["t"] == "conclusion":
             per_root = kb.conclusions[fields["name"]].per_root
-            groups.setdefault((fields["name"], fields.get("root") if per_root else None),
-                              set()).add(fact)
+            groups.setdefault((fields["name"], fields.get("root") if per_root else None), set()).add(fact)
     for (name, root), group in groups.items():
         risks = [rules[rule].then.risk or "low" for fact, rule, _ in live_ways if fact in group]
         risk = max(risks, key=RISKS.index)
         kinds = {dict(f).get("kind") for f in group} - {None}
-        if kb.conclusions[name].per_root and len(kinds) >= kb.parameter(
-                "radiculopathy_high_risk_min_kinds"):
+        if kb.conclusions[name].per_root and len(kinds) >= kb.parameter("radiculopathy_high_risk_min_kinds"):
             risk = max(risk, "high", key=RISKS.index)
         sides = sorted({dict(f).get("side") or "unspecified" for f in group})
         if len(sides) > 1:
@@ -109,10 +113,12 @@ def _fire(rule: Rule, known: set[Content]) -> set[tuple[Content, str, tuple[Cont
     ways = set()
     for combination in itertools.product(*candidates):
         fields = [dict(f) for f in combination]
-        if all(fields[i].get(name) is not None and fields[i].get(name) == fields[index].get(name)
-               for i, condition in enumerate(rule.when) for name, index in condition.same):
-            derived: dict[str, Any] = {"t": rule.then.fact, "name": rule.then.name,
-                                       **dict(rule.then.set)}
+        if all(
+            fields[i].get(name) is not None and fields[i].get(name) == fields[index].get(name)
+            for i, condition in enumerate(rule.when)
+            for name, index in condition.same
+        ):
+            derived: dict[str, Any] = {"t": rule.then.fact, "name": rule.then.name, **dict(rule.then.set)}
             for name, index in rule.then.copy:
                 if fields[index].get(name) is not None:
                     derived[name] = fields[index][name]
@@ -123,4 +129,5 @@ def _fire(rule: Rule, known: set[Content]) -> set[tuple[Content, str, tuple[Cont
 def _matches(condition: Any, fields: dict[str, Any]) -> bool:
     return fields["t"] == condition.fact and all(
         name in fields and fields[name] in values and type(fields[name]) is type(values[0])
-        for name, values in condition.match)
+        for name, values in condition.match
+    )

@@ -56,8 +56,11 @@ def start(*args: str, env: dict[str, str] | None = None) -> Server:
     own = None if "SPINEFOOT_DATA_DIR" in (env or {}) else tempfile.mkdtemp(prefix="spinefoot-test-")
     data = {"SPINEFOOT_DATA_DIR": own} if own else {}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         *args], stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **data, **(env or {})})
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, **data, **(env or {})},
+    )
     return Server(process, port, log, own)
 
 

@@ -21,8 +21,10 @@ _TICK = 1.0  # seconds between two bytes of a slow client
 def _trickle(conn: socket.socket, kind: str, path: str, deadline: float) -> None:
     """Hold `conn` in the way `kind` says until the server closes it or the deadline passes."""
     if kind == "slow-body":
-        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json"
-                     f"\r\nContent-Length: 1000000\r\n\r\n".encode())
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json"
+            f"\r\nContent-Length: 1000000\r\n\r\n".encode()
+        )
     elif kind == "slow-headers":
         conn.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\n".encode())
     conn.settimeout(_TICK)
@@ -51,8 +53,10 @@ def _attacker(port: int, kind: str, path: str, deadline: float) -> None:
 def attacking(port: int, clients: int, seconds: float, path: str) -> Iterator[None]:
     """`clients` slow clients (of every kind in turn) against `port` for `seconds`."""
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=_attacker, args=(port, KINDS[i % len(KINDS)], path, deadline),
-                                daemon=True) for i in range(clients)]
+    threads = [
+        threading.Thread(target=_attacker, args=(port, KINDS[i % len(KINDS)], path, deadline), daemon=True)
+        for i in range(clients)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -74,8 +78,13 @@ class Probe:
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def probe(port: int, request: Callable[[http.client.HTTPConnection], int], until: float,
-          timeout: float = 5.0, pause: float = 0.2) -> Probe:
+def probe(
+    port: int,
+    request: Callable[[http.client.HTTPConnection], int],
+    until: float,
+    timeout: float = 5.0,
+    pause: float = 0.2,
+) -> Probe:
     """Send `request` on a fresh connection every `pause` seconds until `until`."""
     result = Probe()
     while time.monotonic() < until:

@@ -32,9 +32,16 @@ def outcome(response: Any, status: int) -> list[dict[str, Any]]:
     return issues
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/fhir+json", "application/json", "application/fhir+json; charset=utf-8",
-    "application/fhir+json; fhirVersion=4.0", "application/json;charset=UTF-8"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/fhir+json",
+        "application/json",
+        "application/fhir+json; charset=utf-8",
+        "application/fhir+json; fhirVersion=4.0",
+        "application/json;charset=UTF-8",
+    ],
+)
 def test_assess_accepts_fhir_and_plain_json(client: FlaskClient, content_type: str) -> None:
     response = post_bundle(client, bundle(), content_type=content_type)
     assert response.status_code == 200
@@ -43,9 +50,13 @@ def test_assess_accepts_fhir_and_plain_json(client: FlaskClient, content_type: s
 
 
 def test_parameters_body_with_as_of(client: FlaskClient) -> None:
-    body = {"resourceType": "Parameters", "parameter": [
-        {"name": "bundle", "resource": bundle()},
-        {"name": "asOf", "valueDateTime": "2026-06-01T00:00:00Z"}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "bundle", "resource": bundle()},
+            {"name": "asOf", "valueDateTime": "2026-06-01T00:00:00Z"},
+        ],
+    }
     resource = post_bundle(client, body, as_of=None).get_json()
     assert resource["occurrenceDateTime"] == "2026-06-01T00:00:00Z"
     # three months on, the same red flags are no longer recent: urgent, not emergency
@@ -58,8 +69,12 @@ def test_as_of_defaults_to_the_injected_clock(client: FlaskClient) -> None:
 
 
 def test_request_id_is_echoed(client: FlaskClient) -> None:
-    response = client.post(ASSESS, data=json.dumps(bundle()),
-                           content_type="application/fhir+json", headers={"X-Request-ID": "r-1"})
+    response = client.post(
+        ASSESS,
+        data=json.dumps(bundle()),
+        content_type="application/fhir+json",
+        headers={"X-Request-ID": "r-1"},
+    )
     assert response.headers["X-Request-ID"] == "r-1"
 
 
@@ -111,8 +126,11 @@ def test_invalid_fhir_gives_one_issue_per_error_with_expression(client: FlaskCli
     data["entry"][3]["resource"]["status"] = "bogus"
     issues = outcome(post_bundle(client, data), 400)
     expressions = {i["expression"][0] for i in issues}
-    assert {"Bundle.entry[1].resource.onsetDateTime", "Bundle.entry[2].resource.code",
-            "Bundle.entry[3].resource.status"} <= expressions
+    assert {
+        "Bundle.entry[1].resource.onsetDateTime",
+        "Bundle.entry[2].resource.code",
+        "Bundle.entry[3].resource.status",
+    } <= expressions
     assert any(i["code"] == "code-invalid" for i in issues)
 
 
@@ -129,8 +147,7 @@ def test_bad_as_of_is_400(client: FlaskClient) -> None:
 
 
 def test_parameters_without_bundle_is_400(client: FlaskClient) -> None:
-    body = {"resourceType": "Parameters", "parameter": [{"name": "asOf",
-                                                          "valueDateTime": "2026-01-01"}]}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "asOf", "valueDateTime": "2026-01-01"}]}
     outcome(post_bundle(client, body), 400)
 
 
@@ -142,8 +159,9 @@ def test_unknown_resource_types_are_ignored_and_named(client: FlaskClient) -> No
     assert any("1 Spaceship" in n["text"] for n in response.get_json()["note"])
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml",
-                                          "application/fhir+json; charset=latin-1"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/xml", "application/fhir+json; charset=latin-1"]
+)
 def test_wrong_media_type_is_415(client: FlaskClient, content_type: str) -> None:
     outcome(post_bundle(client, bundle(), content_type=content_type), 415)
 
@@ -162,16 +180,21 @@ def test_two_subjects_is_422(client: FlaskClient) -> None:
 
 def test_two_patients_is_422(client: FlaskClient) -> None:
     data = bundle()
-    data["entry"].append({"fullUrl": "urn:uuid:other", "resource": {
-        "resourceType": "Patient", "id": "other"}})
+    data["entry"].append(
+        {"fullUrl": "urn:uuid:other", "resource": {"resourceType": "Patient", "id": "other"}}
+    )
     outcome(post_bundle(client, data), 422)
 
 
 def test_two_patients_under_one_full_url_are_not_merged(client: FlaskClient) -> None:
     data = bundle()
     patient = data["entry"][0]
-    data["entry"].append({"fullUrl": patient["fullUrl"], "resource": {
-        "resourceType": "Patient", "id": "other", "birthDate": "1990-01-01"}})
+    data["entry"].append(
+        {
+            "fullUrl": patient["fullUrl"],
+            "resource": {"resourceType": "Patient", "id": "other", "birthDate": "1990-01-01"},
+        }
+    )
     issues = outcome(post_bundle(client, data), 400)
     assert issues[0]["expression"] == [f"Bundle.entry[{len(data['entry']) - 1}].fullUrl"]
 
@@ -183,21 +206,18 @@ def with_patient_identifier(data: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_subject_given_by_another_patients_identifier_is_422(client: FlaskClient) -> None:
     data = with_patient_identifier(bundle())
-    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
-                                                              "value": "MRN-2"}}
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-2"}}
     issues = outcome(post_bundle(client, data), 422)
     assert issues[0]["expression"] == ["Bundle.entry.resource.subject"]
 
 
 def test_a_subject_given_by_the_patients_own_identifier_counts(client: FlaskClient) -> None:
     data = with_patient_identifier(bundle())
-    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3",
-                                                              "value": "MRN-1"}}
+    data["entry"][1]["resource"]["subject"] = {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}}
     assert post_bundle(client, data).status_code == 200
 
 
-def test_an_identifier_subject_without_a_patient_beside_a_reference_is_422(
-        client: FlaskClient) -> None:
+def test_an_identifier_subject_without_a_patient_beside_a_reference_is_422(client: FlaskClient) -> None:
     data = bundle()
     del data["entry"][0]
     data["entry"][0]["resource"]["subject"] = {"identifier": {"value": "MRN-2"}}
@@ -211,8 +231,9 @@ def test_unknown_path_is_404_and_wrong_method_405(client: FlaskClient) -> None:
     assert "POST" in response.headers["Allow"]
 
 
-def test_unexpected_failure_is_a_generic_500(app: Flask, client: FlaskClient,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_failure_is_a_generic_500(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def explode(*_: Any) -> None:
         raise RuntimeError("secret internal detail")
 
@@ -225,8 +246,9 @@ def test_unexpected_failure_is_a_generic_500(app: Flask, client: FlaskClient,
 
 
 def _first(data: dict[str, Any], rtype: str) -> dict[str, Any]:
-    resource: dict[str, Any] = next(e["resource"] for e in data["entry"]
-                                    if e["resource"]["resourceType"] == rtype)
+    resource: dict[str, Any] = next(
+        e["resource"] for e in data["entry"] if e["resource"]["resourceType"] == rtype
+    )
     return resource
 
 
@@ -234,15 +256,20 @@ def _onset_age(data: dict[str, Any], value: float) -> None:
     condition = _first(data, "Condition")
     for name in ("onsetDateTime", "onsetPeriod", "onsetString"):
         condition.pop(name, None)
-    condition["onsetAge"] = {"value": value, "unit": "a", "system": "http://unitsofmeasure.org",
-                             "code": "a"}
+    condition["onsetAge"] = {"value": value, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}
 
 
-@pytest.mark.parametrize("as_of", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
-                                   "0001", "9999-12-31T23:59:59Z"])
+@pytest.mark.parametrize(
+    "as_of", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001", "9999-12-31T23:59:59Z"]
+)
 def test_an_as_of_at_the_edge_of_the_calendar_is_400(client: FlaskClient, as_of: str) -> None:
-    for body in (bundle(), {"resourceType": "Parameters", "parameter": [
-            {"name": "bundle", "resource": bundle()}, {"name": "asOf", "valueDateTime": as_of}]}):
+    for body in (
+        bundle(),
+        {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "bundle", "resource": bundle()}, {"name": "asOf", "valueDateTime": as_of}],
+        },
+    ):
         issues = outcome(post_bundle(client, body, as_of=as_of), 400)
         assert issues[0]["expression"] == ["asOf"]
 
@@ -265,8 +292,7 @@ def test_a_birth_date_near_year_9999_is_400(client: FlaskClient) -> None:
 def test_a_4300_digit_quantity_is_400(client: FlaskClient) -> None:
     """Python's int-str limit: the JSON parses, but no float holds it (it failed when formatted)."""
     data = bundle()
-    index = next(i for i, e in enumerate(data["entry"])
-                 if e["resource"]["resourceType"] == "Observation")
+    index = next(i for i, e in enumerate(data["entry"]) if e["resource"]["resourceType"] == "Observation")
     data["entry"][index]["resource"].update(valueQuantity={"value": 12345}, valueBoolean=None)
     del data["entry"][index]["resource"]["valueBoolean"]
     for name in ("valueCodeableConcept", "valueInteger"):

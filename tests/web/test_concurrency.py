@@ -15,13 +15,15 @@ ROUNDS = 6
 
 def test_concurrent_requests_never_mix_patients(app: Flask) -> None:
     work = [SAMPLE_FILES[i % len(SAMPLE_FILES)] for i in range(THREADS * ROUNDS)]
-    expected = {s: {k: expected_for(s)[k] for k in ("pathway", "predictions")}
-                for s in SAMPLE_FILES}
+    expected = {s: {k: expected_for(s)[k] for k in ("pathway", "predictions")} for s in SAMPLE_FILES}
 
     def one(sample: object) -> tuple[object, int, dict[str, object]]:
         exp = expected_for(sample)  # type: ignore[arg-type]
-        response = post_bundle(app.test_client(), sample.read_bytes(),  # type: ignore[attr-defined]
-                               as_of=exp["asOf"])
+        response = post_bundle(
+            app.test_client(),
+            sample.read_bytes(),  # type: ignore[attr-defined]
+            as_of=exp["asOf"],
+        )
         return sample, response.status_code, summary(response.get_json())
 
     with ThreadPoolExecutor(max_workers=THREADS) as pool:

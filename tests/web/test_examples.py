@@ -34,8 +34,9 @@ def test_an_example_sent_as_swagger_sends_it_is_answered(client: FlaskClient, sa
     document = client.get("/openapi.json").get_json()
     media = document["paths"]["/fhir/RiskAssessment/$assess"]["post"]["requestBody"]["content"]
     value = media["application/fhir+json"]["examples"][sample.stem]["value"]
-    response = client.post(f"{ASSESS}?asOf={expected_for(sample)['asOf']}", json=value,
-                           content_type="application/fhir+json")
+    response = client.post(
+        f"{ASSESS}?asOf={expected_for(sample)['asOf']}", json=value, content_type="application/fhir+json"
+    )
     assert response.status_code == 200
     assert summary(response.get_json())["pathway"] == expected_for(sample)["pathway"]
 
@@ -43,8 +44,9 @@ def test_an_example_sent_as_swagger_sends_it_is_answered(client: FlaskClient, sa
 def test_some_samples_are_shipped_as_cds_hooks_requests(client: FlaskClient) -> None:
     assert len(CDS_FILES) >= 3
     document = client.get("/openapi.json").get_json()
-    examples = document["paths"]["/cds-services/{id}"]["post"]["requestBody"]["content"][
-        "application/json"]["examples"]
+    examples = document["paths"]["/cds-services/{id}"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
     assert sorted(examples) == [p.stem for p in CDS_FILES]
 
 

@@ -28,49 +28,62 @@ from tests.support.paths import ASSESS, FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 
 pytestmark = pytest.mark.slow  # hypothesis and schemathesis
 
-settings.register_profile("ci", max_examples=120, deadline=timedelta(seconds=10),
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.function_scoped_fixture])
-settings.register_profile("long", max_examples=5000, deadline=timedelta(seconds=10),
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci",
+    max_examples=120,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # No time budget here (it is tested in test_api): on a loaded machine a 4,000-entry bundle may
 # need more than the default 5 s, and its 503 would hide what these tests look for.
-APP: Flask = create_app(Settings(knowledge_dir=KNOWLEDGE, request_budget=3600),
-                        now=lambda: FIXED_NOW)
+APP: Flask = create_app(Settings(knowledge_dir=KNOWLEDGE, request_budget=3600), now=lambda: FIXED_NOW)
 SAMPLES_JSON = [json.loads(path.read_text()) for path in SAMPLE_FILES]
 
 
 def answered_properly(response: Any) -> None:
     assert response.status_code == 200 or 400 <= response.status_code < 500, (
-        response.status_code, response.get_data(as_text=True)[:500])
+        response.status_code,
+        response.get_data(as_text=True)[:500],
+    )
     if response.status_code != 200 and response.status_code != 404:
         body = response.get_json()
         assert body["resourceType"] == "OperationOutcome" and body["issue"]
 
 
-def post(client: FlaskClient, body: bytes, path: str = ASSESS,
-         content_type: str = "application/fhir+json") -> Any:
+def post(
+    client: FlaskClient, body: bytes, path: str = ASSESS, content_type: str = "application/fhir+json"
+) -> Any:
     return client.post(path, data=body, content_type=content_type)
 
 
 # ---------------------------------------------------------------- mutations of valid bundles
 
 ODD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**30, max_value=10**300),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**30, max_value=10**300),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=50),
-    st.just("x" * 200_000), st.just("\u202e\u0000\ud7ff\U0001f9b6"),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
-                                                         max_size=3))
+    st.just("x" * 200_000),
+    st.just("\u202e\u0000\ud7ff\U0001f9b6"),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
 
 
 def _locations(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [path] if path else []
-    children = (node.items() if isinstance(node, dict)
-                else enumerate(node) if isinstance(node, list) else ())
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, child in children:
         found += _locations(child, (*path, key))
     return found
@@ -86,8 +99,7 @@ def _parent(document: Any, path: tuple[Any, ...]) -> Any:
 def mutated_bundles(draw: st.DrawFn) -> bytes:
     document = copy.deepcopy(draw(st.sampled_from(SAMPLES_JSON)))
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["drop", "retype", "deep", "duplicate", "dangling",
-                                     "circular"]))
+        kind = draw(st.sampled_from(["drop", "retype", "deep", "duplicate", "dangling", "circular"]))
         locations = _locations(document)
         if not locations:
             break
@@ -110,11 +122,16 @@ def mutated_bundles(draw: st.DrawFn) -> bytes:
 def _reference_trouble(document: dict[str, Any], kind: str) -> None:
     bundle = document
     if document.get("resourceType") == "Parameters":
-        bundle = next((p.get("resource") for p in document.get("parameter") or []
-                       if isinstance(p, dict) and isinstance(p.get("resource"), dict)), {})
+        bundle = next(
+            (
+                p.get("resource")
+                for p in document.get("parameter") or []
+                if isinstance(p, dict) and isinstance(p.get("resource"), dict)
+            ),
+            {},
+        )
     entries = bundle.get("entry") if isinstance(bundle, dict) else None
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict)
-                                                              for e in entries):
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         return
     if kind == "duplicate":  # the same id and fullUrl twice
         entries.append(copy.deepcopy(entries[-1]))
@@ -142,9 +159,10 @@ def test_thousands_of_entries(sample: dict[str, Any], copies: int) -> None:
     if bundle["resourceType"] == "Parameters":
         bundle = bundle["parameter"][0]["resource"]
     template = bundle["entry"][-1]
-    bundle["entry"] += [{**copy.deepcopy(template), "fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-"
-                                                                f"000000000000"}
-                        for i in range(copies)]
+    bundle["entry"] += [
+        {**copy.deepcopy(template), "fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000"}
+        for i in range(copies)
+    ]
     response = post(APP.test_client(), json.dumps(bundle).encode())
     answered_properly(response)
 
@@ -153,10 +171,16 @@ def test_thousands_of_entries(sample: dict[str, Any], copies: int) -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["resourceType", "entry", "resource", "type", "parameter", "id", "x"]),
-        children, max_size=4),
-    max_leaves=30)
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["resourceType", "entry", "resource", "type", "parameter", "id", "x"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
 
 
 @given(body=st.binary(max_size=3000))
@@ -171,9 +195,18 @@ def test_json_of_any_shape(document: Any, resource_type: str | None) -> None:
     answered_properly(post(APP.test_client(), json.dumps(document).encode()))
 
 
-@given(text=st.sampled_from(['{"resourceType": "Bundle", "entry": [NaN]}', "[" * 100_000,
-                             '{"resourceType": "Bundle", "type": "collection", "total": 1e999}',
-                             '{"a": "\\ud800"}', "\ufeff{}", '{"resourceType":"Bundle"}' * 2]))
+@given(
+    text=st.sampled_from(
+        [
+            '{"resourceType": "Bundle", "entry": [NaN]}',
+            "[" * 100_000,
+            '{"resourceType": "Bundle", "type": "collection", "total": 1e999}',
+            '{"a": "\\ud800"}',
+            "\ufeff{}",
+            '{"resourceType":"Bundle"}' * 2,
+        ]
+    )
+)
 def test_edge_case_texts(text: str) -> None:
     answered_properly(post(APP.test_client(), text.encode("utf-8", "surrogatepass")))
 
@@ -181,12 +214,16 @@ def test_edge_case_texts(text: str) -> None:
 # ---------------------------------------------------------------- classes of former 500s
 
 _ZONES = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
-EDGE_INSTANTS = st.one_of(st.datetimes(max_value=datetime(1, 1, 3), timezones=_ZONES),
-                          st.datetimes(min_value=datetime(9999, 12, 29), timezones=_ZONES),
-                          st.datetimes(timezones=_ZONES))
-HUGE_NUMBERS = st.one_of(st.integers(min_value=10**15, max_value=10**4299),
-                         st.integers(max_value=-(10**15), min_value=-(10**4299)),
-                         st.floats(min_value=-1e308, max_value=1e308))
+EDGE_INSTANTS = st.one_of(
+    st.datetimes(max_value=datetime(1, 1, 3), timezones=_ZONES),
+    st.datetimes(min_value=datetime(9999, 12, 29), timezones=_ZONES),
+    st.datetimes(timezones=_ZONES),
+)
+HUGE_NUMBERS = st.one_of(
+    st.integers(min_value=10**15, max_value=10**4299),
+    st.integers(max_value=-(10**15), min_value=-(10**4299)),
+    st.floats(min_value=-1e308, max_value=1e308),
+)
 ODD_TEXT = st.text(alphabet=st.characters(categories=["Cs", "Co", "Cc", "Cf", "Lo"]), max_size=8)
 
 
@@ -195,16 +232,26 @@ def _first_of(document: dict[str, Any], rtype: str) -> dict[str, Any] | None:
     return next((e["resource"] for e in entries if e["resource"]["resourceType"] == rtype), None)
 
 
-@given(sample=st.sampled_from(SAMPLES_JSON), instant=EDGE_INSTANTS,
-       where=st.sampled_from(["asOf", "Patient.birthDate", "Condition.onsetDateTime",
-                              "Observation.effectiveDateTime", "Condition.recordedDate"]))
-def test_dates_at_the_edges_of_the_calendar(sample: dict[str, Any], instant: datetime,
-                                            where: str) -> None:
+@given(
+    sample=st.sampled_from(SAMPLES_JSON),
+    instant=EDGE_INSTANTS,
+    where=st.sampled_from(
+        [
+            "asOf",
+            "Patient.birthDate",
+            "Condition.onsetDateTime",
+            "Observation.effectiveDateTime",
+            "Condition.recordedDate",
+        ]
+    ),
+)
+def test_dates_at_the_edges_of_the_calendar(sample: dict[str, Any], instant: datetime, where: str) -> None:
     document = copy.deepcopy(sample)
     text = instant.isoformat()
     if where == "asOf":
-        answered_properly(post(APP.test_client(), json.dumps(document).encode(),
-                               f"{ASSESS}?asOf={quote(text)}"))
+        answered_properly(
+            post(APP.test_client(), json.dumps(document).encode(), f"{ASSESS}?asOf={quote(text)}")
+        )
         return
     rtype, member = where.split(".")
     resource = _first_of(document, rtype) if document["resourceType"] == "Bundle" else None
@@ -213,13 +260,18 @@ def test_dates_at_the_edges_of_the_calendar(sample: dict[str, Any], instant: dat
     answered_properly(post(APP.test_client(), json.dumps(document).encode()))
 
 
-@given(sample=st.sampled_from(SAMPLES_JSON), number=HUGE_NUMBERS,
-       where=st.sampled_from(["onsetAge", "valueQuantity", "valueInteger"]))
-def test_huge_numbers_where_they_are_read(sample: dict[str, Any], number: float, where: str
-                                          ) -> None:
+@given(
+    sample=st.sampled_from(SAMPLES_JSON),
+    number=HUGE_NUMBERS,
+    where=st.sampled_from(["onsetAge", "valueQuantity", "valueInteger"]),
+)
+def test_huge_numbers_where_they_are_read(sample: dict[str, Any], number: float, where: str) -> None:
     document = copy.deepcopy(sample)
-    resource = _first_of(document, "Condition" if where == "onsetAge" else "Observation") if (
-        document["resourceType"] == "Bundle") else None
+    resource = (
+        _first_of(document, "Condition" if where == "onsetAge" else "Observation")
+        if (document["resourceType"] == "Bundle")
+        else None
+    )
     if resource is not None:
         for name in [k for k in resource if k.startswith("onset" if where == "onsetAge" else "value")]:
             del resource[name]
@@ -228,12 +280,12 @@ def test_huge_numbers_where_they_are_read(sample: dict[str, Any], number: float,
 
 
 @given(sample=st.sampled_from(SAMPLES_JSON), name=ODD_TEXT, text=ODD_TEXT)
-def test_unread_resource_types_with_odd_unicode(sample: dict[str, Any], name: str, text: str
-                                                ) -> None:
+def test_unread_resource_types_with_odd_unicode(sample: dict[str, Any], name: str, text: str) -> None:
     document = copy.deepcopy(sample)
     if document["resourceType"] == "Bundle":
         document.setdefault("entry", []).append(
-            {"resource": {"resourceType": f"Basic{name}", "id": "b", "code": {"text": text}}})
+            {"resource": {"resourceType": f"Basic{name}", "id": "b", "code": {"text": text}}}
+        )
     answered_properly(post(APP.test_client(), json.dumps(document).encode()))  # \u escapes
 
 
@@ -252,8 +304,7 @@ def test_mutated_cds_hook_calls(data: st.DataObject) -> None:
             del parent[path[-1]]
         else:
             parent[path[-1]] = data.draw(ODD_VALUES)
-    answered_properly(post(APP.test_client(), json.dumps(document).encode(), SERVICE,
-                           "application/json"))
+    answered_properly(post(APP.test_client(), json.dumps(document).encode(), SERVICE, "application/json"))
 
 
 # ---------------------------------------------------------------- the OpenAPI document

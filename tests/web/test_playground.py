@@ -21,8 +21,16 @@ from tests.support.assess import expected_for
 from tests.support.paths import FIXED_NOW, KNOWLEDGE, SAMPLE_FILES
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 INVALID = '{"resourceType": "Bundle", "type": "not-a-type", "entry": []}'
 
 
@@ -48,7 +56,8 @@ def test_the_page_has_a_strict_content_security_policy(browser_client: FlaskClie
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
     page = response.get_data(as_text=True)
     assert "<script>" not in page and "http" not in page.split("<body>")[0].replace(
-        "http-equiv", "")  # no inline script, nothing from elsewhere (no CDN)
+        "http-equiv", ""
+    )  # no inline script, nothing from elsewhere (no CDN)
     for sample in SAMPLE_FILES:
         assert f'value="{sample.name}"' in page
 
@@ -71,8 +80,9 @@ def test_a_pasted_invalid_bundle_shows_the_operation_outcome(browser_client: Fla
 def test_an_uploaded_bundle_is_assessed(browser_client: FlaskClient) -> None:
     sample = SAMPLE_FILES[0]
     with sample.open("rb") as handle:
-        response = browser_client.post("/playground", data={
-            "file": (handle, "mine.json"), "asOf": expected_for(sample)["asOf"]})
+        response = browser_client.post(
+            "/playground", data={"file": (handle, "mine.json"), "asOf": expected_for(sample)["asOf"]}
+        )
     assert response.status_code == 200
     assert "@bundle.json" in response.get_data(as_text=True)  # curl: save your body there
 
@@ -85,8 +95,7 @@ def test_a_sample_name_is_never_a_path(browser_client: FlaskClient) -> None:
 def test_input_text_is_escaped_on_the_page(browser_client: FlaskClient) -> None:
     bundle = json.loads(SAMPLE_FILES[0].read_text())
     bundle["entry"][0]["resource"]["id"] = "<script>alert(1)</script>"
-    page = browser_client.post("/playground", data={"bundle": json.dumps(bundle)}).get_data(
-        as_text=True)
+    page = browser_client.post("/playground", data={"bundle": json.dumps(bundle)}).get_data(as_text=True)
     assert "<script>alert(1)" not in page
 
 
@@ -121,8 +130,7 @@ def page_errors(live_url: str) -> Iterator[tuple[Page, list[str]]]:
 
 
 @pytest.mark.slow  # headless Chromium
-def test_a_sample_renders_its_card_in_chromium(live_url: str,
-                                               page_errors: tuple[Page, list[str]]) -> None:
+def test_a_sample_renders_its_card_in_chromium(live_url: str, page_errors: tuple[Page, list[str]]) -> None:
     page, errors = page_errors
     errors.clear()
     sample = next(s for s in SAMPLE_FILES if expected_for(s)["pathway"] == "emergency-assessment")
@@ -138,7 +146,8 @@ def test_a_sample_renders_its_card_in_chromium(live_url: str,
 
 @pytest.mark.slow  # headless Chromium
 def test_a_pasted_invalid_bundle_shows_its_outcome_in_chromium(
-        live_url: str, page_errors: tuple[Page, list[str]]) -> None:
+    live_url: str, page_errors: tuple[Page, list[str]]
+) -> None:
     page, errors = page_errors
     errors.clear()
     page.goto(f"{live_url}/playground")

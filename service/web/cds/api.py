@@ -48,22 +48,31 @@ _DESCRIPTION = (
     "Could this patient's foot pain come from the back? Checks the record for lumbar "
     "radiculopathy and its nerve root (L4, L5, S1), red flags (above all cauda equina), and local "
     "causes (plantar fasciitis, diabetic neuropathy, vascular disease), and suggests a care "
-    "pathway, with the reasons and guideline sources. Decision support only.")
-SERVICES = {service.id: service for service in (
-    CdsService("spinefoot-back-foot", "patient-view", "Spinefoot: back-related foot pain",
-               _DESCRIPTION),
-    CdsService("spinefoot-order-select", "order-select",
-               "Spinefoot: back-related foot pain, when ordering", _DESCRIPTION
-               + " Shown when an order is selected, e.g. lumbar imaging or a referral."),
-    CdsService("spinefoot-order-sign", "order-sign",
-               "Spinefoot: lumbar imaging, referrals and sciatica medicines, when signing",
-               "Relates the draft orders (lumbar spine MRI, CT or X-ray; spinal surgery referral; "
-               "physiotherapy; epidural injection; gabapentinoids and oral corticosteroids) to "
-               "the patient's assessment: red flags give the emergency or urgent card; imaging "
-               "or a surgical referral in the first weeks of radicular pain without red flags, "
-               "or a medicine NICE NG59 advises against for sciatica, gives its advice. "
-               "Decision support only."),
-)}
+    "pathway, with the reasons and guideline sources. Decision support only."
+)
+SERVICES = {
+    service.id: service
+    for service in (
+        CdsService("spinefoot-back-foot", "patient-view", "Spinefoot: back-related foot pain", _DESCRIPTION),
+        CdsService(
+            "spinefoot-order-select",
+            "order-select",
+            "Spinefoot: back-related foot pain, when ordering",
+            _DESCRIPTION + " Shown when an order is selected, e.g. lumbar imaging or a referral.",
+        ),
+        CdsService(
+            "spinefoot-order-sign",
+            "order-sign",
+            "Spinefoot: lumbar imaging, referrals and sciatica medicines, when signing",
+            "Relates the draft orders (lumbar spine MRI, CT or X-ray; spinal surgery referral; "
+            "physiotherapy; epidural injection; gabapentinoids and oral corticosteroids) to "
+            "the patient's assessment: red flags give the emergency or urgent card; imaging "
+            "or a surgical referral in the first weeks of radicular pain without red flags, "
+            "or a medicine NICE NG59 advises against for sciatica, gives its advice. "
+            "Decision support only.",
+        ),
+    )
+}
 
 
 def _service(service_id: str) -> CdsService:
@@ -82,15 +91,24 @@ def _authenticate(path: str) -> None:
 def discovery() -> Response:
     _authenticate("/cds-services")
     rt = runtime()
-    response = json_response({"services": [
-        {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id,
-         "prefetch": dict(PREFETCH),
-         "usageRequirements": "Prefetch the templates, or send fhirServer (with "
-                              "fhirAuthorization unless the server is open) for a FHIR server "
-                              "this service is configured to reach."
-                              + (" context.draftOrders is required." if s.hook == "order-sign"
-                                 else "")}
-        for s in SERVICES.values()]})
+    response = json_response(
+        {
+            "services": [
+                {
+                    "hook": s.hook,
+                    "title": s.title,
+                    "description": s.description,
+                    "id": s.id,
+                    "prefetch": dict(PREFETCH),
+                    "usageRequirements": "Prefetch the templates, or send fhirServer (with "
+                    "fhirAuthorization unless the server is open) for a FHIR server "
+                    "this service is configured to reach."
+                    + (" context.draftOrders is required." if s.hook == "order-sign" else ""),
+                }
+                for s in SERVICES.values()
+            ]
+        }
+    )
     if rt.artifacts is None:  # the knowledge is still loading: nothing to tag it with
         return response
     return cacheable(response, rt.artifacts.etag, private=rt.cds_verifier is not None)
@@ -105,8 +123,12 @@ def call(service_id: str) -> Response:
     pipeline = rt.ready_pipeline()
     drafts = None
     if service.hook == "order-sign":  # nothing ordered that the knowledge speaks of: no card
-        drafts = match_orders(pipeline.kb, read_draft_orders(hook_call.context, lambda order: (
-            about_patient(order, hook_call.patient_id, {}))))
+        drafts = match_orders(
+            pipeline.kb,
+            read_draft_orders(
+                hook_call.context, lambda order: about_patient(order, hook_call.patient_id, {})
+            ),
+        )
         if not drafts:
             return json_response({"cards": []})
     servers = Servers(rt.settings.cds_fhir_servers, rt.settings.cds_open_fhir_servers)
@@ -115,17 +137,24 @@ def call(service_id: str) -> Response:
         return json_response({"cards": []})
     assessment = pipeline.assess_bundle(bundle, rt.clock(), rt.budget())
     rt.note(assessment)
-    cards = (build_cards(pipeline.kb, assessment.explanation, assessment.resource,
-                         hook_call.hook_instance) if drafts is None
-             else order_cards(pipeline.kb, assessment.explanation, assessment.resource,
-                              hook_call.hook_instance, drafts))
+    cards = (
+        build_cards(pipeline.kb, assessment.explanation, assessment.resource, hook_call.hook_instance)
+        if drafts is None
+        else order_cards(
+            pipeline.kb, assessment.explanation, assessment.resource, hook_call.hook_instance, drafts
+        )
+    )
     return json_response({"cards": cards})
 
 
 def _client_factory(settings: Settings) -> Callable[[str, str | None], FhirClient]:
-    limits = FetchLimits(settings.cds_fetch_timeout, settings.cds_fetch_max_pages,
-                         settings.cds_fetch_max_bytes, settings.cds_fetch_deadline,
-                         settings.max_json_depth)
+    limits = FetchLimits(
+        settings.cds_fetch_timeout,
+        settings.cds_fetch_max_pages,
+        settings.cds_fetch_max_bytes,
+        settings.cds_fetch_deadline,
+        settings.max_json_depth,
+    )
     return lambda base, token: FhirClient(base, token, limits)
 
 
@@ -149,10 +178,12 @@ class _OverrideReason(Schema):
     @validates_schema
     def _offered(self, data: dict[str, Any], **_: Any) -> None:
         reason = data.get("reason")
-        if reason and (reason.get("system") != OVERRIDE_SYSTEM
-                       or reason["code"] not in OVERRIDE_REASONS):
-            raise ValidationError(f"must be one of the card's overrideReasons "
-                                  f"({OVERRIDE_SYSTEM}: {', '.join(OVERRIDE_REASONS)})", "reason")
+        if reason and (reason.get("system") != OVERRIDE_SYSTEM or reason["code"] not in OVERRIDE_REASONS):
+            raise ValidationError(
+                f"must be one of the card's overrideReasons "
+                f"({OVERRIDE_SYSTEM}: {', '.join(OVERRIDE_REASONS)})",
+                "reason",
+            )
 
 
 class _Feedback(Schema):
@@ -160,8 +191,7 @@ class _Feedback(Schema):
         unknown = EXCLUDE
 
     # the uuid of one of this service's cards: checked before it is logged (client text never is)
-    card = fields.String(required=True, validate=validate.Regexp(_CARD_UUID,
-                                                                  error="must be a card's uuid"))
+    card = fields.String(required=True, validate=validate.Regexp(_CARD_UUID, error="must be a card's uuid"))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Dict(keys=fields.String()))
     overrideReason = fields.Nested(_OverrideReason)
@@ -177,8 +207,11 @@ class FeedbackSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    feedback = fields.List(fields.Nested(_Feedback), required=True,  # one log line each
-                           validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS))
+    feedback = fields.List(
+        fields.Nested(_Feedback),
+        required=True,  # one log line each
+        validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS),
+    )
 
 
 @cds.post("/cds-services/<service_id>/feedback")
@@ -192,14 +225,16 @@ def feedback(service_id: str) -> Response:
         raise InvalidRequest.single("invalid", f"{field}: {message}", field) from None
     for item in items:  # the card id and outcome only: a comment may name the patient
         runtime().metrics.cds_feedback.labels(service.id, item["outcome"]).inc()
-        log.info("cds feedback", extra={"request_id": g.get("request_id"), "card": item["card"],
-                                        "outcome": item["outcome"]})
+        log.info(
+            "cds feedback",
+            extra={"request_id": g.get("request_id"), "card": item["card"], "outcome": item["outcome"]},
+        )
     return Response(status=200)
 
 
 def _json_body() -> Any:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType.single(
-            "not-supported", f"Content-Type must be application/json; got "
-                             f"{request.content_type or 'none'!r}")
+            "not-supported", f"Content-Type must be application/json; got {request.content_type or 'none'!r}"
+        )
     return parse_json(request_body(), runtime().ready_pipeline().limits)

@@ -33,7 +33,7 @@ from service.errors import StartupError, StorageUnavailable, Unauthorized
 
 _KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}  # the algorithms accepted, and their keys
 MAX_LIFETIME = 300  # seconds between iat and exp
-LEEWAY = 30         # seconds of clock skew tolerated
+LEEWAY = 30  # seconds of clock skew tolerated
 REFRESH_INTERVAL = 10.0  # seconds between re-reads of the JWKS on unknown kids
 MAX_JWKS_BYTES = 1 << 20
 log = logging.getLogger("spinefoot")
@@ -120,8 +120,9 @@ class ReplayCache:
             return False
         except sqlite3.DatabaseError as exc:
             self._recover(exc)
-            raise StorageUnavailable.single("transient", "the replay cache is unavailable; "
-                                                         "retry shortly") from None
+            raise StorageUnavailable.single(
+                "transient", "the replay cache is unavailable; retry shortly"
+            ) from None
         finally:
             db.close()
 
@@ -139,8 +140,9 @@ class ReplayCache:
 
 
 class TokenVerifier:
-    def __init__(self, issuers: tuple[str, ...], keys: KeySet, replay: ReplayCache,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, issuers: tuple[str, ...], keys: KeySet, replay: ReplayCache, clock: Callable[[], datetime]
+    ) -> None:
         self._issuers, self._keys, self._replay, self._clock = issuers, keys, replay, clock
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
@@ -148,8 +150,7 @@ class TokenVerifier:
         try:
             return self._claims(authorization, audience)
         except (jwt.PyJWTError, _Refused, TypeError, ValueError) as exc:  # a malformed key too
-            log.info("CDS Hooks JWT refused: %s", exc if isinstance(exc, _Refused)
-                     else type(exc).__name__)
+            log.info("CDS Hooks JWT refused: %s", exc if isinstance(exc, _Refused) else type(exc).__name__)
             raise Unauthorized.single("login", "authentication failed") from None
 
     def _claims(self, authorization: str | None, audience: str) -> dict[str, Any]:
@@ -165,15 +166,27 @@ class TokenVerifier:
         if key.key_type != _KEY_TYPES[header["alg"]]:
             raise _Refused("key type does not match the algorithm")
         claims: dict[str, Any] = jwt.decode(
-            token, key.key, algorithms=[header["alg"]], audience=audience,
+            token,
+            key.key,
+            algorithms=[header["alg"]],
+            audience=audience,
             issuer=list(self._issuers),
-            options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_exp": False,
-                     "verify_iat": False, "verify_nbf": False})
+            options={
+                "require": ["iss", "aud", "exp", "iat", "jti"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
         now = int(self._clock().timestamp())
         issued, expires = _instant(claims, "iat"), _instant(claims, "exp")
         not_before = _instant(claims, "nbf") if "nbf" in claims else issued
-        if (issued > now + LEEWAY or not_before > now + LEEWAY or expires < now - LEEWAY
-                or expires - issued > MAX_LIFETIME):
+        if (
+            issued > now + LEEWAY
+            or not_before > now + LEEWAY
+            or expires < now - LEEWAY
+            or expires - issued > MAX_LIFETIME
+        ):
             raise _Refused("outside its lifetime")
         if not self._replay.first_use(str(claims["jti"]), int(expires), now):
             raise _Refused("jti replayed")

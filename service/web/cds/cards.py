@@ -19,16 +19,22 @@ SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
 DETAIL_LIMIT = 1000
 REASONS_SHOWN = 3  # per conclusion; the narrative has them all
 OVERRIDE_SYSTEM = f"{BASE}/CodeSystem/override-reason"
-OVERRIDE_REASONS = {"already-addressed": "Already addressed", "not-relevant": "Not relevant",
-                    "patient-declined": "Patient declined",
-                    "information-incorrect": "Information incorrect"}
-_FULL = ("*Every finding, the guidance and the sources: in the narrative of the RiskAssessment "
-         "that the suggestion records.*")
+OVERRIDE_REASONS = {
+    "already-addressed": "Already addressed",
+    "not-relevant": "Not relevant",
+    "patient-declined": "Patient declined",
+    "information-incorrect": "Information incorrect",
+}
+_FULL = (
+    "*Every finding, the guidance and the sources: in the narrative of the RiskAssessment "
+    "that the suggestion records.*"
+)
 _NOT_DOCUMENTED = (" is not documented.", " are not documented.")
 
 
-def build_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, Any],
-                hook_instance: str) -> list[dict[str, Any]]:
+def build_cards(
+    kb: Knowledge, explanation: Explanation, assessment: dict[str, Any], hook_instance: str
+) -> list[dict[str, Any]]:
     pathway = explanation.pathway
     if pathway.card == "none":
         return []
@@ -39,17 +45,25 @@ def build_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, A
         "indicator": pathway.card,
         "detail": card_detail(explanation),
         "source": _source(kb, pathway),
-        "suggestions": [{
-            "label": "Record this risk assessment",
-            "uuid": str(uuid.uuid5(card_id, "record")),
-            "isRecommended": True,
-            "actions": [{"type": "create",
-                         "description": "Add the RiskAssessment to the patient's record",
-                         "resource": assessment}],
-        }],
+        "suggestions": [
+            {
+                "label": "Record this risk assessment",
+                "uuid": str(uuid.uuid5(card_id, "record")),
+                "isRecommended": True,
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": "Add the RiskAssessment to the patient's record",
+                        "resource": assessment,
+                    }
+                ],
+            }
+        ],
         "selectionBehavior": "at-most-one",
-        "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-                            for code, display in OVERRIDE_REASONS.items()],
+        "overrideReasons": [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+            for code, display in OVERRIDE_REASONS.items()
+        ],
     }
     links = _links(kb, pathway)
     if links:
@@ -60,7 +74,7 @@ def build_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, A
 def _summary(explanation: Explanation) -> str:
     first = explanation.findings[0].title if explanation.findings else "back-related foot pain"
     text = f"{explanation.pathway.display}: {first}"
-    return text if len(text) < SUMMARY_LIMIT else text[:SUMMARY_LIMIT - 2].rstrip() + "…"
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
 
 
 def card_detail(explanation: Explanation) -> str:
@@ -79,8 +93,11 @@ def _detail(explanation: Explanation, shown: int, gaps_named: bool) -> str:
     lines += [_finding_line(finding, shown) for finding in explanation.findings]
     gaps = [_missing(note.text) for note in explanation.notes_of("data-gap")]
     if gaps:
-        lines += ["", "**Not documented:** " + ("; ".join(gaps) + "." if gaps_named
-                                                 else f"{len(gaps)} items (see the narrative).")]
+        lines += [
+            "",
+            "**Not documented:** "
+            + ("; ".join(gaps) + "." if gaps_named else f"{len(gaps)} items (see the narrative)."),
+        ]
     lines += ["", f"**Safety-netting:** {pathway.safety_net}", "", _FULL]
     return "\n".join(lines).strip()
 
@@ -105,15 +122,19 @@ def _finding_line(finding: Finding, shown: int) -> str:
 
 
 def _guidelines(kb: Knowledge, pathway: PathwayDef) -> list[tuple[str, str]]:
-    return [(kb.sources[sid].title, kb.sources[sid].url or "") for sid in pathway.sources
-            if kb.sources[sid].url]
+    return [
+        (kb.sources[sid].title, kb.sources[sid].url or "") for sid in pathway.sources if kb.sources[sid].url
+    ]
 
 
 def _source(kb: Knowledge, pathway: PathwayDef) -> dict[str, Any]:
     source: dict[str, Any] = {
         "label": f"Spinefoot ({kb.id} {kb.version})",
-        "topic": {"system": f"{BASE}/CodeSystem/care-pathway", "code": pathway.code,
-                  "display": pathway.display},
+        "topic": {
+            "system": f"{BASE}/CodeSystem/care-pathway",
+            "code": pathway.code,
+            "display": pathway.display,
+        },
     }
     guidelines = _guidelines(kb, pathway)
     if guidelines:
@@ -122,5 +143,4 @@ def _source(kb: Knowledge, pathway: PathwayDef) -> dict[str, Any]:
 
 
 def _links(kb: Knowledge, pathway: PathwayDef) -> list[dict[str, str]]:
-    return [{"label": title, "url": url, "type": "absolute"}
-            for title, url in _guidelines(kb, pathway)]
+    return [{"label": title, "url": url, "type": "absolute"} for title, url in _guidelines(kb, pathway)]

@@ -43,9 +43,13 @@ class FhirClient:
         self._bytes_left = limits.max_bytes
         self._deadline = time.monotonic() + limits.deadline
         self._http = httpx.Client(
-            headers={"Accept": "application/fhir+json",
-                     **({"Authorization": f"Bearer {token}"} if token else {})},
-            timeout=limits.timeout, follow_redirects=False)
+            headers={
+                "Accept": "application/fhir+json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+            timeout=limits.timeout,
+            follow_redirects=False,
+        )
 
     def __enter__(self) -> FhirClient:
         return self
@@ -68,8 +72,10 @@ class FhirClient:
             pages += 1
             if pages > self._limits.max_pages:
                 raise PreconditionFailed.single(
-                    "too-costly", f"the FHIR server's results for {_path(query)} run to more than "
-                                  f"{self._limits.max_pages} pages")
+                    "too-costly",
+                    f"the FHIR server's results for {_path(query)} run to more than "
+                    f"{self._limits.max_pages} pages",
+                )
             document = self._get_json(url, query, form)
             if document is None:
                 return entries
@@ -83,19 +89,20 @@ class FhirClient:
         """GET `url`, or POST `form` to it (a search), within the call's budgets."""
         method, headers = ("POST", {"Content-Type": _FORM}) if form is not None else ("GET", {})
         try:
-            with self._http.stream(method, url, content=form, headers=headers,
-                                   timeout=self._time_left(query)) as response:
+            with self._http.stream(
+                method, url, content=form, headers=headers, timeout=self._time_left(query)
+            ) as response:
                 if response.status_code == 404 and "?" not in query:
                     return None
                 if response.status_code != 200:
                     raise PreconditionFailed.single(
-                        "transient", f"the FHIR server answered {response.status_code} to "
-                                     f"{_path(query)}")
+                        "transient", f"the FHIR server answered {response.status_code} to {_path(query)}"
+                    )
                 body = self._read(response, query)
         except httpx.HTTPError as exc:
             raise PreconditionFailed.single(
                 "timeout" if isinstance(exc, httpx.TimeoutException) else "transient",
-                f"could not fetch {_path(query)} from the FHIR server: {type(exc).__name__}"
+                f"could not fetch {_path(query)} from the FHIR server: {type(exc).__name__}",
             ) from None
         try:
             document = parse_json(body, Limits(max_depth=self._limits.max_depth))
@@ -103,7 +110,8 @@ class FhirClient:
             document = None
         if not isinstance(document, dict):
             raise PreconditionFailed.single(
-                "structure", f"the FHIR server's answer to {_path(query)} is not a FHIR resource")
+                "structure", f"the FHIR server's answer to {_path(query)} is not a FHIR resource"
+            )
         return document
 
     def _time_left(self, query: str) -> float:
@@ -111,8 +119,10 @@ class FhirClient:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise PreconditionFailed.single(
-                "timeout", f"fetching {_path(query)} took longer than the {self._limits.deadline} s "
-                           f"allowed for one call")
+                "timeout",
+                f"fetching {_path(query)} took longer than the {self._limits.deadline} s "
+                f"allowed for one call",
+            )
         return min(self._limits.timeout, left)
 
     def _read(self, response: httpx.Response, query: str) -> bytes:
@@ -122,8 +132,10 @@ class FhirClient:
             self._bytes_left -= len(chunk)
             if self._bytes_left < 0:
                 raise PreconditionFailed.single(
-                    "too-costly", f"the FHIR server's answers for {_path(query)} exceed the "
-                                  f"{self._limits.max_bytes} bytes allowed for one call")
+                    "too-costly",
+                    f"the FHIR server's answers for {_path(query)} exceed the "
+                    f"{self._limits.max_bytes} bytes allowed for one call",
+                )
             self._time_left(query)
             chunks.append(chunk)
         return b"".join(chunks)
@@ -132,13 +144,16 @@ class FhirClient:
         links = bundle.get("link")
         if not isinstance(links, list):
             return None
-        url = next((link.get("url") for link in links
-                    if isinstance(link, dict) and link.get("relation") == "next"), None)
+        url = next(
+            (link.get("url") for link in links if isinstance(link, dict) and link.get("relation") == "next"),
+            None,
+        )
         if url is None:
             return None
         if not isinstance(url, str) or not same_server(url, self._base):
             raise PreconditionFailed.single(
-                "security", f"the FHIR server's next page for {_path(query)} is on another server")
+                "security", f"the FHIR server's next page for {_path(query)} is on another server"
+            )
         return url
 
 
@@ -148,8 +163,9 @@ def same_server(url: str, base: str) -> bool:
     target, origin = urlsplit(url), urlsplit(base)
     if _has_dot_segment(target.path) or _has_dot_segment(origin.path):
         return False
-    return ((target.scheme, target.netloc) == (origin.scheme, origin.netloc)
-            and (target.path + "/").startswith(origin.path.rstrip("/") + "/"))
+    return (target.scheme, target.netloc) == (origin.scheme, origin.netloc) and (
+        target.path + "/"
+    ).startswith(origin.path.rstrip("/") + "/")
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -33,26 +33,39 @@ class DraftOrder:
     label: str  # the order's own display, else its set's
 
 
-def read_draft_orders(context: dict[str, Any], about: Callable[[dict[str, Any]], bool]
-                      ) -> list[dict[str, Any]]:
+def read_draft_orders(
+    context: dict[str, Any], about: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
     """`context.draftOrders` (a Bundle, required for order-sign): its ServiceRequests and
     MedicationRequests, each about the patient in context (else 412: never a card about a
     draft order for someone else)."""
     bundle = context.get("draftOrders")
     entries = bundle.get("entry", []) if isinstance(bundle, dict) else None
-    if (not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle"
-            or not isinstance(entries, list)):
-        raise InvalidRequest.single("required", "context.draftOrders: is required for order-sign: "
-                                                "a Bundle of the draft orders", "context.draftOrders")
-    orders = [entry["resource"] for entry in entries if isinstance(entry, dict)
-              and isinstance(entry.get("resource"), dict)
-              and entry["resource"].get("resourceType") in ORDER_TYPES]
+    if (
+        not isinstance(bundle, dict)
+        or bundle.get("resourceType") != "Bundle"
+        or not isinstance(entries, list)
+    ):
+        raise InvalidRequest.single(
+            "required",
+            "context.draftOrders: is required for order-sign: a Bundle of the draft orders",
+            "context.draftOrders",
+        )
+    orders = [
+        entry["resource"]
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+        and entry["resource"].get("resourceType") in ORDER_TYPES
+    ]
     foreign = [f"{o['resourceType']}/{o.get('id', '?')}" for o in orders if not about(o)]
     if foreign:
         raise PreconditionFailed.single(
-            "conflict", f"context.draftOrders holds {len(foreign)} order(s) not about "
-                        f"context.patientId ({', '.join(foreign[:5])}); no card is given",
-            "context.draftOrders")
+            "conflict",
+            f"context.draftOrders holds {len(foreign)} order(s) not about "
+            f"context.patientId ({', '.join(foreign[:5])}); no card is given",
+            "context.draftOrders",
+        )
     return orders
 
 
@@ -65,17 +78,27 @@ def match_orders(kb: Knowledge, orders: list[dict[str, Any]]) -> list[DraftOrder
         codes = {(c.get("system"), c.get("code")) for c in codings or [] if isinstance(c, dict)}
         for order_set in kb.orders.values():
             if order_set.resource == order["resourceType"] and codes & {
-                    (c.system, c.code) for c in order_set.codes}:
+                (c.system, c.code) for c in order_set.codes
+            }:
                 rid = order.get("id")
                 text = element.get("text") if isinstance(element, dict) else None
-                found.append(DraftOrder(
-                    order_set, f"{order['resourceType']}/{rid}" if isinstance(rid, str) else None,
-                    text if isinstance(text, str) and text.strip() else order_set.display))
+                found.append(
+                    DraftOrder(
+                        order_set,
+                        f"{order['resourceType']}/{rid}" if isinstance(rid, str) else None,
+                        text if isinstance(text, str) and text.strip() else order_set.display,
+                    )
+                )
     return found
 
 
-def order_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, Any],
-                hook_instance: str, drafts: list[DraftOrder]) -> list[dict[str, Any]]:
+def order_cards(
+    kb: Knowledge,
+    explanation: Explanation,
+    assessment: dict[str, Any],
+    hook_instance: str,
+    drafts: list[DraftOrder],
+) -> list[dict[str, Any]]:
     if not drafts:
         return []
     if explanation.pathway.code in kb.order_pathway_card:
@@ -85,8 +108,15 @@ def order_cards(kb: Knowledge, explanation: Explanation, assessment: dict[str, A
     for advice in kb.order_advice:
         finding = _reached(advice, explanation)
         if finding is not None and ordered & set(advice.orders):
-            cards.append(_advice_card(kb, advice, finding, hook_instance,
-                                      [d for d in drafts if d.order_set.name in advice.orders]))
+            cards.append(
+                _advice_card(
+                    kb,
+                    advice,
+                    finding,
+                    hook_instance,
+                    [d for d in drafts if d.order_set.name in advice.orders],
+                )
+            )
     return cards
 
 
@@ -94,17 +124,19 @@ def _reached(advice: OrderAdvice, explanation: Explanation) -> Finding | None:
     """The first finding of one of the advice's conclusions (still early, if it must be)."""
     for finding in explanation.findings:
         if finding.conclusion.definition.name in advice.conclusions and not (
-                advice.early_only and any(fact.get("persisting") is True
-                                          for fact in finding.conclusion.why.findings)):
+            advice.early_only
+            and any(fact.get("persisting") is True for fact in finding.conclusion.why.findings)
+        ):
             return finding
     return None
 
 
-def _advice_card(kb: Knowledge, advice: OrderAdvice, finding: Finding, hook_instance: str,
-                 drafts: list[DraftOrder]) -> dict[str, Any]:
+def _advice_card(
+    kb: Knowledge, advice: OrderAdvice, finding: Finding, hook_instance: str, drafts: list[DraftOrder]
+) -> dict[str, Any]:
     card_id = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:uuid:{hook_instance}/{advice.id}")
     weeks = f"{kb.parameter('radicular_persisting_min_days') / 7:g}"
-    summary = advice.summary.format(weeks=weeks)[:SUMMARY_LIMIT - 1]
+    summary = advice.summary.format(weeks=weeks)[: SUMMARY_LIMIT - 1]
     sources = [kb.sources[s] for s in advice.sources]
     links = [{"label": s.title, "url": s.url, "type": "absolute"} for s in sources if s.url]
     labels = "; ".join(dict.fromkeys(d.label for d in drafts))
@@ -112,23 +144,39 @@ def _advice_card(kb: Knowledge, advice: OrderAdvice, finding: Finding, hook_inst
         "uuid": str(card_id),
         "summary": summary,
         "indicator": advice.indicator,
-        "detail": "\n\n".join([
-            f"**Ordered:** {labels}.", advice.text.format(weeks=weeks),
-            f"**Assessment:** {finding.title} ({finding.risk.lower()}), no red flags.",
-            "*Sources: " + "; ".join(s.title for s in sources) + ".*"]),
-        "source": {"label": f"Spinefoot ({kb.id} {kb.version})",
-                   **({"url": links[0]["url"]} if links else {}),
-                   "topic": {"system": ADVICE_SYSTEM, "code": advice.id, "display": summary}},
-        "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-                            for code, display in OVERRIDE_REASONS.items()],
+        "detail": "\n\n".join(
+            [
+                f"**Ordered:** {labels}.",
+                advice.text.format(weeks=weeks),
+                f"**Assessment:** {finding.title} ({finding.risk.lower()}), no red flags.",
+                "*Sources: " + "; ".join(s.title for s in sources) + ".*",
+            ]
+        ),
+        "source": {
+            "label": f"Spinefoot ({kb.id} {kb.version})",
+            **({"url": links[0]["url"]} if links else {}),
+            "topic": {"system": ADVICE_SYSTEM, "code": advice.id, "display": summary},
+        },
+        "overrideReasons": [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+            for code, display in OVERRIDE_REASONS.items()
+        ],
     }
     removable = [d.reference for d in drafts if d.reference]
     if removable:
-        card["suggestions"] = [{
-            "label": "Remove the draft order" if len(removable) == 1 else "Remove the draft orders",
-            "uuid": str(uuid.uuid5(card_id, "remove")),
-            "actions": [{"type": "delete", "description": f"Remove {labels} from the orders",
-                         "resourceId": removable}]}]
+        card["suggestions"] = [
+            {
+                "label": "Remove the draft order" if len(removable) == 1 else "Remove the draft orders",
+                "uuid": str(uuid.uuid5(card_id, "remove")),
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": f"Remove {labels} from the orders",
+                        "resourceId": removable,
+                    }
+                ],
+            }
+        ]
         card["selectionBehavior"] = "at-most-one"
     if links:
         card["links"] = links

@@ -27,8 +27,14 @@ PREFETCH = {
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
-SUBJECT_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
-                 "MedicationRequest", "ServiceRequest")  # read by patient: prefetch, draft orders
+SUBJECT_TYPES = (
+    "Condition",
+    "Observation",
+    "Procedure",
+    "MedicationStatement",
+    "MedicationRequest",
+    "ServiceRequest",
+)  # read by patient: prefetch, draft orders
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 PLACEHOLDER = "..."
 _ABSENT = object()
@@ -65,8 +71,7 @@ class HookRequestSchema(Schema):
             raise ValidationError("is required when fhirAuthorization is given", "fhirServer")
         patient = data["context"].get("patientId")
         if not isinstance(patient, str) or not _FHIR_ID.fullmatch(patient) or patient in (".", ".."):
-            raise ValidationError("is required: the id of the patient (a FHIR id)",
-                                  "context.patientId")
+            raise ValidationError("is required: the id of the patient (a FHIR id)", "context.patientId")
         for key in PREFETCH:
             value = (data.get("prefetch") or {}).get(key)
             if value is not None and not (isinstance(value, dict) and "resourceType" in value):
@@ -90,25 +95,37 @@ def read_hook_call(document: Any) -> HookCall:
     placeholder = _find_placeholder(document, "")
     if placeholder is not None:
         raise InvalidRequest.single(
-            "structure", f"the request holds a documentation placeholder ('{PLACEHOLDER}') at "
-                         f"{placeholder or 'its top level'}: send the full content", placeholder)
+            "structure",
+            f"the request holds a documentation placeholder ('{PLACEHOLDER}') at "
+            f"{placeholder or 'its top level'}: send the full content",
+            placeholder,
+        )
     try:
         data = HookRequestSchema().load(document)
     except ValidationError as exc:
         field, message = first_error(exc.messages_dict)
         raise InvalidRequest.single("invalid", f"{field}: {message}", field) from None
     authorization = data.get("fhirAuthorization") or {}
-    return HookCall(str(data["hookInstance"]), data["context"]["patientId"],
-                    data.get("prefetch") or {}, data.get("fhirServer"),
-                    authorization.get("access_token"), data["context"])
+    return HookCall(
+        str(data["hookInstance"]),
+        data["context"]["patientId"],
+        data.get("prefetch") or {},
+        data.get("fhirServer"),
+        authorization.get("access_token"),
+        data["context"],
+    )
 
 
 def _find_placeholder(node: Any, path: str) -> str | None:
     if node == PLACEHOLDER:
         return path
     children: Iterable[tuple[str, Any]] = (
-        node.items() if isinstance(node, dict)
-        else ((str(i), v) for i, v in enumerate(node)) if isinstance(node, list) else ())
+        node.items()
+        if isinstance(node, dict)
+        else ((str(i), v) for i, v in enumerate(node))
+        if isinstance(node, list)
+        else ()
+    )
     for key, child in children:
         where = f"{path}.{key}" if path else key
         if key == PLACEHOLDER:
@@ -130,8 +147,9 @@ class Servers:
     open: tuple[str, ...] = ()  # without any token: SPINEFOOT_CDS_OPEN_FHIR_SERVERS
 
 
-def gather_bundle(call: HookCall, servers: Servers,
-                  client: Callable[[str, str | None], FhirClient]) -> dict[str, Any] | None:
+def gather_bundle(
+    call: HookCall, servers: Servers, client: Callable[[str, str | None], FhirClient]
+) -> dict[str, Any] | None:
     """Prefetch first; missing keys (absent, or an OperationOutcome) from the FHIR server.
 
     None when there is nothing at all about the patient (no card to show).
@@ -140,8 +158,7 @@ def gather_bundle(call: HookCall, servers: Servers,
     missing = []
     for key in PREFETCH:
         value = call.prefetch.get(key, _ABSENT)
-        if value is _ABSENT or (isinstance(value, dict)
-                                and value.get("resourceType") == "OperationOutcome"):
+        if value is _ABSENT or (isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"):
             missing.append(key)
         elif value is not None:
             entries.extend(_entries_of(value))
@@ -153,27 +170,36 @@ def gather_bundle(call: HookCall, servers: Servers,
     return {"resourceType": "Bundle", "type": "collection", "entry": _distinct(entries)}
 
 
-def _fetch(call: HookCall, keys: list[str], servers: Servers,
-           client: Callable[[str, str | None], FhirClient]) -> list[dict[str, Any]]:
+def _fetch(
+    call: HookCall, keys: list[str], servers: Servers, client: Callable[[str, str | None], FhirClient]
+) -> list[dict[str, Any]]:
     """A token goes only to a server allowed for tokens; with no token, only an open server
     is asked (as the CDS Hooks sandbox calls, with no fhirAuthorization)."""
     lacking = ", ".join(keys)
     if not call.fhir_server:
         raise PreconditionFailed.single(
-            "incomplete", f"prefetch lacks {lacking}, and the request has no fhirServer to "
-                          f"fetch them from", "prefetch")
-    allowed, setting = ((servers.tokened, "SPINEFOOT_CDS_FHIR_SERVERS") if call.token
-                        else (servers.open, "SPINEFOOT_CDS_OPEN_FHIR_SERVERS"))
+            "incomplete",
+            f"prefetch lacks {lacking}, and the request has no fhirServer to fetch them from",
+            "prefetch",
+        )
+    allowed, setting = (
+        (servers.tokened, "SPINEFOOT_CDS_FHIR_SERVERS")
+        if call.token
+        else (servers.open, "SPINEFOOT_CDS_OPEN_FHIR_SERVERS")
+    )
     if not any(same_server(call.fhir_server, server) for server in allowed):
         raise PreconditionFailed.single(
             "security" if call.token or allowed else "incomplete",
             f"prefetch lacks {lacking}, and this service may not fetch from {call.fhir_server} "
-            f"{'with' if call.token else 'without'} a token (allowed: {setting})", "fhirServer")
+            f"{'with' if call.token else 'without'} a token (allowed: {setting})",
+            "fhirServer",
+        )
     found: list[dict[str, Any]] = []
     with client(call.fhir_server, call.token) as fhir:
         for key in keys:
-            found.extend(fhir.get(PREFETCH[key].replace("{{context.patientId}}",
-                                                        quote(call.patient_id, safe=""))))
+            found.extend(
+                fhir.get(PREFETCH[key].replace("{{context.patientId}}", quote(call.patient_id, safe="")))
+            )
     return found
 
 
@@ -181,14 +207,18 @@ def _check_patient(entries: list[dict[str, Any]], patient_id: str) -> None:
     """Every Patient must be `context.patientId`, and every resource read must name it as its
     subject: a card about another patient is the worst answer this service could give."""
     targets = {e["fullUrl"]: e["resource"] for e in entries if isinstance(e.get("fullUrl"), str)}
-    foreign = [f"{resource.get('resourceType')}/{resource.get('id', '?')}"
-               for resource in (entry["resource"] for entry in entries)
-               if not about_patient(resource, patient_id, targets)]
+    foreign = [
+        f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+        for resource in (entry["resource"] for entry in entries)
+        if not about_patient(resource, patient_id, targets)
+    ]
     if foreign:
         raise PreconditionFailed.single(
-            "conflict", f"the data gathered holds {len(foreign)} resource(s) not about "
-                        f"context.patientId ({', '.join(foreign[:5])}); no card is given",
-            "context.patientId")
+            "conflict",
+            f"the data gathered holds {len(foreign)} resource(s) not about "
+            f"context.patientId ({', '.join(foreign[:5])}); no card is given",
+            "context.patientId",
+        )
 
 
 def about_patient(resource: dict[str, Any], patient_id: str, targets: dict[str, Any]) -> bool:

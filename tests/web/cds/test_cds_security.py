@@ -43,13 +43,29 @@ class Keys:
         self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def jwks(self, *, with_stranger: bool = False) -> dict[str, Any]:
-        keys = [{**json.loads(RSAAlgorithm.to_jwk(self.rsa.public_key())), "kid": "rsa-1",
-                 "alg": "RS384", "use": "sig"},
-                {**json.loads(ECAlgorithm.to_jwk(self.ec.public_key())), "kid": "ec-1",
-                 "alg": "ES384", "use": "sig"}]
+        keys = [
+            {
+                **json.loads(RSAAlgorithm.to_jwk(self.rsa.public_key())),
+                "kid": "rsa-1",
+                "alg": "RS384",
+                "use": "sig",
+            },
+            {
+                **json.loads(ECAlgorithm.to_jwk(self.ec.public_key())),
+                "kid": "ec-1",
+                "alg": "ES384",
+                "use": "sig",
+            },
+        ]
         if with_stranger:
-            keys.append({**json.loads(RSAAlgorithm.to_jwk(self.stranger.public_key())),
-                         "kid": "rsa-2", "alg": "RS384", "use": "sig"})
+            keys.append(
+                {
+                    **json.loads(RSAAlgorithm.to_jwk(self.stranger.public_key())),
+                    "kid": "rsa-2",
+                    "alg": "RS384",
+                    "use": "sig",
+                }
+            )
         return {"keys": keys}
 
 
@@ -67,15 +83,26 @@ def jwks_file(tmp_path: Path, keys: Keys) -> Path:
 
 @pytest.fixture()
 def client(tmp_path: Path, jwks_file: Path) -> FlaskClient:
-    settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
-                        cds_jwt_issuers=(ISSUER,), cds_jwks=str(jwks_file),
-                        cds_replay_db=tmp_path / "jti.sqlite3")
+    settings = Settings(
+        knowledge_dir=KNOWLEDGE,
+        base_url=BASE,
+        cds_jwt=True,
+        cds_jwt_issuers=(ISSUER,),
+        cds_jwks=str(jwks_file),
+        cds_replay_db=tmp_path / "jti.sqlite3",
+    )
     return create_app(settings, now=lambda: FIXED_NOW).test_client()
 
 
 def claims(**changes: Any) -> dict[str, Any]:
-    base = {"iss": ISSUER, "sub": "ehr-client", "aud": BASE + SERVICE, "iat": NOW,
-            "exp": NOW + 300, "jti": str(uuid.uuid4())}
+    base = {
+        "iss": ISSUER,
+        "sub": "ehr-client",
+        "aud": BASE + SERVICE,
+        "iat": NOW,
+        "exp": NOW + 300,
+        "jti": str(uuid.uuid4()),
+    }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -111,8 +138,9 @@ def _unsigned(keys: Keys) -> str:
 
 def _hmac_with_the_public_key(keys: Keys) -> str:
     """The classic confusion attack: HS256 keyed with the published RSA public key."""
-    public = keys.rsa.public_key().public_bytes(serialization.Encoding.PEM,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = keys.rsa.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "kid": "rsa-1"}).encode())
     payload = jwt.utils.base64url_encode(json.dumps(claims()).encode())
     signature = hmac.new(public, header + b"." + payload, hashlib.sha256).digest()
@@ -134,8 +162,9 @@ REFUSED = {
     "signature of another payload": _tampered,
     "unknown kid": lambda k: token(k, kid="rsa-2"),
     "no kid": lambda k: jwt.encode(claims(), k.rsa, algorithm="RS384"),
-    "ES384 under the RSA kid": lambda k: jwt.encode(claims(), k.ec, algorithm="ES384",
-                                                    headers={"kid": "rsa-1"}),
+    "ES384 under the RSA kid": lambda k: jwt.encode(
+        claims(), k.ec, algorithm="ES384", headers={"kid": "rsa-1"}
+    ),
     "issuer not allowed": lambda k: token(k, iss="https://other-ehr.example.org"),
     "audience of another service": lambda k: token(k, aud=BASE + "/cds-services/other"),
     "audience of another host": lambda k: token(k, aud="https://evil.example" + SERVICE),
@@ -166,21 +195,23 @@ def log_text() -> Iterator[io.StringIO]:
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
-def test_every_bad_token_is_a_bare_401(client: FlaskClient, keys: Keys, log_text: io.StringIO,
-                                       case: str) -> None:
+def test_every_bad_token_is_a_bare_401(
+    client: FlaskClient, keys: Keys, log_text: io.StringIO, case: str
+) -> None:
     bad = REFUSED[case](keys)
     response = call(client, bad)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert response.get_json()["issue"] == [{"severity": "error", "code": "login",
-                                             "diagnostics": "authentication failed"}]
+    assert response.get_json()["issue"] == [
+        {"severity": "error", "code": "login", "diagnostics": "authentication failed"}
+    ]
     if bad and len(bad) > 20:
         assert bad not in log_text.getvalue() and bad.split(".")[1] not in log_text.getvalue()
 
 
-def test_an_unknown_kid_makes_the_service_reread_the_keys(client: FlaskClient, keys: Keys,
-                                                          jwks_file: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_kid_makes_the_service_reread_the_keys(
+    client: FlaskClient, keys: Keys, jwks_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert call(client, token(keys, kid="rsa-2")).status_code == 401
     jwks_file.write_text(json.dumps(keys.jwks(with_stranger=True)))  # the EHR rotated its keys
     assert call(client, token(keys, kid="rsa-2")).status_code == 401  # re-reads are rate-limited
@@ -188,12 +219,16 @@ def test_an_unknown_kid_makes_the_service_reread_the_keys(client: FlaskClient, k
     assert call(client, token(keys, kid="rsa-2")).status_code == 200
 
 
-def test_the_replay_cache_is_shared_through_its_file(tmp_path: Path, jwks_file: Path,
-                                                     keys: Keys) -> None:
+def test_the_replay_cache_is_shared_through_its_file(tmp_path: Path, jwks_file: Path, keys: Keys) -> None:
     """Two apps (as two worker processes would) with one cache file: a token passes once."""
-    settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
-                        cds_jwt_issuers=(ISSUER,), cds_jwks=str(jwks_file),
-                        cds_replay_db=tmp_path / "shared.sqlite3")
+    settings = Settings(
+        knowledge_dir=KNOWLEDGE,
+        base_url=BASE,
+        cds_jwt=True,
+        cds_jwt_issuers=(ISSUER,),
+        cds_jwks=str(jwks_file),
+        cds_replay_db=tmp_path / "shared.sqlite3",
+    )
     first, second = (create_app(settings, now=lambda: FIXED_NOW).test_client() for _ in range(2))
     good = token(keys)
     assert call(first, good).status_code == 200
@@ -202,15 +237,22 @@ def test_the_replay_cache_is_shared_through_its_file(tmp_path: Path, jwks_file: 
 
 def test_enabling_jwt_without_keys_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="SPINEFOOT_CDS_JWKS"):
-        load_settings({"SPINEFOOT_CDS_JWT": "true", "SPINEFOOT_CDS_JWT_ISSUERS": ISSUER,
-                       "SPINEFOOT_BASE_URL": BASE})
+        load_settings(
+            {"SPINEFOOT_CDS_JWT": "true", "SPINEFOOT_CDS_JWT_ISSUERS": ISSUER, "SPINEFOOT_BASE_URL": BASE}
+        )
 
 
-def test_expired_by_the_injected_clock_not_the_wall_clock(tmp_path: Path, jwks_file: Path,
-                                                          keys: Keys) -> None:
-    settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
-                        cds_jwt_issuers=(ISSUER,), cds_jwks=str(jwks_file),
-                        cds_replay_db=tmp_path / "jti.sqlite3")
+def test_expired_by_the_injected_clock_not_the_wall_clock(
+    tmp_path: Path, jwks_file: Path, keys: Keys
+) -> None:
+    settings = Settings(
+        knowledge_dir=KNOWLEDGE,
+        base_url=BASE,
+        cds_jwt=True,
+        cds_jwt_issuers=(ISSUER,),
+        cds_jwks=str(jwks_file),
+        cds_replay_db=tmp_path / "jti.sqlite3",
+    )
     later = create_app(settings, now=lambda: FIXED_NOW + timedelta(minutes=10)).test_client()
     assert call(later, token(keys)).status_code == 401
 
@@ -229,8 +271,9 @@ def test_a_token_valid_from_now_is_accepted(client: FlaskClient, keys: Keys) -> 
     assert call(client, token(keys, nbf=NOW)).status_code == 200
 
 
-def test_a_corrupt_replay_cache_answers_503_once_and_is_rebuilt(client: FlaskClient, keys: Keys,
-                                                                tmp_path: Path) -> None:
+def test_a_corrupt_replay_cache_answers_503_once_and_is_rebuilt(
+    client: FlaskClient, keys: Keys, tmp_path: Path
+) -> None:
     assert call(client, token(keys)).status_code == 200
     (tmp_path / "jti.sqlite3").write_bytes(b"not a database" * 512)
     response = call(client, token(keys))
@@ -240,24 +283,34 @@ def test_a_corrupt_replay_cache_answers_503_once_and_is_rebuilt(client: FlaskCli
     assert (tmp_path / "jti.sqlite3.corrupt").exists()  # kept for whoever looks into it
 
 
-def test_a_replay_cache_that_cannot_be_created_stops_the_start(tmp_path: Path, jwks_file: Path
-                                                               ) -> None:
+def test_a_replay_cache_that_cannot_be_created_stops_the_start(tmp_path: Path, jwks_file: Path) -> None:
     (tmp_path / "a-file").write_text("")
-    settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
-                        cds_jwt_issuers=(ISSUER,), cds_jwks=str(jwks_file),
-                        cds_replay_db=tmp_path / "a-file" / "jti.sqlite3")
+    settings = Settings(
+        knowledge_dir=KNOWLEDGE,
+        base_url=BASE,
+        cds_jwt=True,
+        cds_jwt_issuers=(ISSUER,),
+        cds_jwks=str(jwks_file),
+        cds_replay_db=tmp_path / "a-file" / "jti.sqlite3",
+    )
     with pytest.raises(StartupError, match="replay cache .*a-file/jti.sqlite3"):
         create_app(settings)
 
 
-def test_a_slow_jwks_url_is_a_401_with_a_reason_in_the_log(tmp_path: Path, keys: Keys,
-                                                           log_text: io.StringIO) -> None:
+def test_a_slow_jwks_url_is_a_401_with_a_reason_in_the_log(
+    tmp_path: Path, keys: Keys, log_text: io.StringIO
+) -> None:
     """The JWKS answer trickles for 16 s; the fetch gives up after its 5 s, and the call is
     refused (it was a 500 once gunicorn's worker timeout struck)."""
     with hostile_server() as upstream:
-        settings = Settings(knowledge_dir=KNOWLEDGE, base_url=BASE, cds_jwt=True,
-                            cds_jwt_issuers=(ISSUER,), cds_jwks=f"{upstream}/slow/jwks",
-                            cds_replay_db=tmp_path / "jti.sqlite3")
+        settings = Settings(
+            knowledge_dir=KNOWLEDGE,
+            base_url=BASE,
+            cds_jwt=True,
+            cds_jwt_issuers=(ISSUER,),
+            cds_jwks=f"{upstream}/slow/jwks",
+            cds_replay_db=tmp_path / "jti.sqlite3",
+        )
         client = create_app(settings, now=lambda: FIXED_NOW).test_client()
         started = time.monotonic()
         assert call(client, token(keys)).status_code == 401

@@ -51,10 +51,14 @@ def test_json_nested_past_the_limit_is_412_not_a_crash(upstream: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(depth=st.integers(1, 3000), opener=st.sampled_from(["[", '{"a": ']),
-       inside=st.sampled_from(['"resourceType": "Patient", ', ""]))
-def test_upstream_json_of_any_depth_is_a_resource_or_412(upstream: str, depth: int, opener: str,
-                                                         inside: str) -> None:
+@given(
+    depth=st.integers(1, 3000),
+    opener=st.sampled_from(["[", '{"a": ']),
+    inside=st.sampled_from(['"resourceType": "Patient", ', ""]),
+)
+def test_upstream_json_of_any_depth_is_a_resource_or_412(
+    upstream: str, depth: int, opener: str, inside: str
+) -> None:
     closer = "]" if opener == "[" else "}"
     Hostile.echo = ("{" + inside + '"x": ' + opener * depth + "1" + closer * depth + "}").encode()
     with FhirClient(f"{upstream}/echo", "token", LIMITS) as client:
@@ -73,9 +77,17 @@ def test_a_next_link_climbing_out_of_the_base_is_never_followed(upstream: str) -
     assert not any("admin" in path for path in Hostile.asked)
 
 
-@pytest.mark.parametrize("url", [
-    "http://h/fhir/../admin", "http://h/fhir/%2e%2e/admin", "http://h/fhir/./x/../../admin",
-    "http://h/fhir/%2E%2E%2Fadmin", "http://h/fhir/..\\admin", "http://h/fhirx/Patient"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/fhir/../admin",
+        "http://h/fhir/%2e%2e/admin",
+        "http://h/fhir/./x/../../admin",
+        "http://h/fhir/%2E%2E%2Fadmin",
+        "http://h/fhir/..\\admin",
+        "http://h/fhirx/Patient",
+    ],
+)
 def test_paths_outside_the_allowed_base_are_not_the_same_server(url: str) -> None:
     assert not same_server(url, "http://h/fhir")
 
@@ -91,9 +103,17 @@ def cds_client(allowed: str) -> FlaskClient:
 
 def test_a_fhir_server_climbing_out_of_the_allowed_base_gets_no_token(upstream: str) -> None:
     Hostile.asked.clear()
-    request = hook_request(server_style(SAMPLE_FILES[0]), fhirServer=f"{upstream}/../admin",
-                           fhirAuthorization={"access_token": "t", "token_type": "Bearer",
-                                              "expires_in": 300, "scope": "s", "subject": "x"})
+    request = hook_request(
+        server_style(SAMPLE_FILES[0]),
+        fhirServer=f"{upstream}/../admin",
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
+            "subject": "x",
+        },
+    )
     request["prefetch"] = {}
     response = cds_client(upstream).post(SERVICE, json=request)
     assert response.status_code == 412
@@ -112,5 +132,4 @@ def test_a_dot_patient_id_is_400(upstream: str, patient: str) -> None:
 def test_httpx_does_not_log_the_urls_it_fetches_at_info() -> None:
     """Its INFO line is the URL, and a FHIR URL names the patient."""
     loggers = logging_config("INFO", "json")["loggers"]
-    assert all(logging.getLevelName(loggers[name]["level"]) > logging.INFO
-               for name in ("httpx", "httpcore"))
+    assert all(logging.getLevelName(loggers[name]["level"]) > logging.INFO for name in ("httpx", "httpcore"))

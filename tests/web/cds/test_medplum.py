@@ -43,20 +43,30 @@ class Medplum:
     patients: dict[str, str]  # Synthea file stem -> the id Medplum gave the Patient
 
     def requests(self) -> list[dict[str, Any]]:
-        asked: list[dict[str, Any]] = httpx.get(self.base.removesuffix("/fhir") + "/requests",
-                                                timeout=10).json()
+        asked: list[dict[str, Any]] = httpx.get(
+            self.base.removesuffix("/fhir") + "/requests", timeout=10
+        ).json()
         return asked
 
 
 def _node() -> tuple[str, int]:
     """node and its major version; Medplum 5 needs 20 or later (20 with a flag)."""
     node = shutil.which("node")
-    major = int(subprocess.run([node, "--version"], capture_output=True, text=True, check=True
-                               ).stdout.strip().lstrip("v").split(".")[0]) if node else 0
+    major = (
+        int(
+            subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .lstrip("v")
+            .split(".")[0]
+        )
+        if node
+        else 0
+    )
     if major < 20 or not (MEDPLUM / "node_modules" / "@medplum" / "fhir-router").is_dir():
         if os.environ.get("CI") == "true":
-            pytest.fail("node 20+ or tests/support/medplum/node_modules is missing under CI "
-                        "(.ci/run installs them)")
+            pytest.fail(
+                "node 20+ or tests/support/medplum/node_modules is missing under CI (.ci/run installs them)"
+            )
         pytest.skip("needs node 20+ and `npm ci` in tests/support/medplum")
     assert node is not None
     return node, major
@@ -77,12 +87,16 @@ def _seed(base: str) -> dict[str, str]:
     patients = {}
     with httpx.Client(timeout=60) as http:
         for path in SYNTHEA:
-            response = http.post(base, content=path.read_bytes(),
-                                 headers={"Content-Type": "application/fhir+json"})
+            response = http.post(
+                base, content=path.read_bytes(), headers={"Content-Type": "application/fhir+json"}
+            )
             assert response.status_code == 200, response.text[:500]
             assert response.json()["type"] == "transaction-response"
-            [location] = [e["response"]["location"] for e in response.json()["entry"]
-                          if e["response"]["location"].startswith("Patient/")]
+            [location] = [
+                e["response"]["location"]
+                for e in response.json()["entry"]
+                if e["response"]["location"].startswith("Patient/")
+            ]
             patients[path.stem] = location.split("/")[1]
     return patients
 
@@ -91,9 +105,14 @@ def _seed(base: str) -> dict[str, str]:
 def medplum() -> Iterator[Medplum]:
     node, major = _node()
     flags = ["--experimental-websocket"] if major < 22 else []  # Node 20: WebSocket is behind it
-    process = subprocess.Popen([node, *flags, "server.mjs", str(PAGE_SIZE)], cwd=MEDPLUM,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [node, *flags, "server.mjs", str(PAGE_SIZE)],
+        cwd=MEDPLUM,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{_first_line(process, START_SECONDS)}/fhir"
         yield Medplum(base, _seed(base))
@@ -111,18 +130,25 @@ def medplum() -> Iterator[Medplum]:
 
 def most_observations() -> str:
     """The Synthea patient with the most Observations (Danae Kshlerin: 257)."""
+
     def count(path: Path) -> int:
-        return sum(e["resource"]["resourceType"] == "Observation"
-                   for e in json.loads(path.read_text())["entry"])
+        return sum(
+            e["resource"]["resourceType"] == "Observation" for e in json.loads(path.read_text())["entry"]
+        )
+
     return max(BY_NAME, key=lambda name: count(BY_NAME[name]))
 
 
 def call(base: str, patient: str, extra: dict[str, Any] | None = None, **settings: Any) -> Any:
     """A patient-view call with no prefetch at all: everything comes from the server."""
     app = create_app(Settings(knowledge_dir=KNOWLEDGE, **settings), now=lambda: FIXED_NOW)
-    request = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-               "fhirServer": base, "context": {"patientId": patient,
-                                               "userId": "Practitioner/example"}, **(extra or {})}
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "fhirServer": base,
+        "context": {"patientId": patient, "userId": "Practitioner/example"},
+        **(extra or {}),
+    }
     return app.test_client().post(SERVICE, json=request)
 
 
@@ -134,16 +160,16 @@ def test_the_synthea_patients_are_seeded_through_transactions(medplum: Medplum) 
 
 
 @pytest.mark.parametrize("name", list(BY_NAME))
-def test_a_patient_fetched_from_medplum_is_assessed_as_when_posted(medplum: Medplum,
-                                                                   name: str) -> None:
+def test_a_patient_fetched_from_medplum_is_assessed_as_when_posted(medplum: Medplum, name: str) -> None:
     patient = medplum.patients[name]
     started = len(medplum.requests())
     response = call(medplum.base, patient, cds_open_fhir_servers=(medplum.base,))
     assert response.status_code == 200, response.get_data(as_text=True)
     cards = response.get_json()["cards"]
     app = create_app(Settings(knowledge_dir=KNOWLEDGE))
-    posted = post_bundle(app.test_client(), json.loads(BY_NAME[name].read_text()),
-                         as_of="2026-03-01T09:00:00Z")
+    posted = post_bundle(
+        app.test_client(), json.loads(BY_NAME[name].read_text()), as_of="2026-03-01T09:00:00Z"
+    )
     expected = pinned(posted.get_json())
     if not cards:
         assert expected["pathway"] == "insufficient-information"
@@ -154,33 +180,43 @@ def test_a_patient_fetched_from_medplum_is_assessed_as_when_posted(medplum: Medp
     asked = medplum.requests()[started:]
     assert {(r["method"], r["path"]) for r in asked} >= {
         ("GET", f"/fhir/Patient/{patient}"),
-        *{("POST", f"/fhir/{t}/_search") for t in TYPES}}
+        *{("POST", f"/fhir/{t}/_search") for t in TYPES},
+    }
     assert not any(r["authorization"] for r in asked)  # an open server: no token was sent
 
 
 def test_paging_follows_the_servers_next_links(medplum: Medplum) -> None:
     name = most_observations()
     started = len(medplum.requests())
-    assert call(medplum.base, medplum.patients[name],
-                cds_open_fhir_servers=(medplum.base,)).status_code == 200
-    pages = [r for r in medplum.requests()[started:]
-             if (r["method"], r["path"]) == ("GET", "/fhir/Observation")]
+    assert (
+        call(medplum.base, medplum.patients[name], cds_open_fhir_servers=(medplum.base,)).status_code == 200
+    )
+    pages = [
+        r for r in medplum.requests()[started:] if (r["method"], r["path"]) == ("GET", "/fhir/Observation")
+    ]
     assert len(pages) >= 10  # 257 Observations, 20 a page: the first POSTed, 13 pages in all
 
 
 def test_too_many_pages_from_medplum_is_412(medplum: Medplum) -> None:
     name = most_observations()
-    response = call(medplum.base, medplum.patients[name], cds_open_fhir_servers=(medplum.base,),
-                    cds_fetch_max_pages=3)
+    response = call(
+        medplum.base, medplum.patients[name], cds_open_fhir_servers=(medplum.base,), cds_fetch_max_pages=3
+    )
     assert response.status_code == 412
     assert "more than 3 pages" in response.get_json()["issue"][0]["diagnostics"]
 
 
 def test_with_a_token_medplum_must_be_allowed_for_tokens(medplum: Medplum) -> None:
     patient = next(iter(medplum.patients.values()))
-    token = {"fhirAuthorization": {"access_token": "t0ken", "token_type": "Bearer",
-                                   "expires_in": 300, "scope": "patient/*.read",
-                                   "subject": "spinefoot"}}
+    token = {
+        "fhirAuthorization": {
+            "access_token": "t0ken",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "spinefoot",
+        }
+    }
     refused = call(medplum.base, patient, cds_open_fhir_servers=(medplum.base,), extra=token)
     assert refused.status_code == 412  # open servers get no token
     started = len(medplum.requests())
