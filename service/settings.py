@@ -7,13 +7,14 @@ configuration table is generated from the same declaration, and a test keeps the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from service.setting_fields import CommaList, check_directory, check_http_url, check_jwks_source, check_origin
 
 ENV_PREFIX = "SPINEFOOT_"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the metrics client's own variable, not a setting
@@ -66,54 +67,6 @@ class Settings:
 
 class SettingsError(Exception):
     """A setting has a bad value; the message names the variable and the flag."""
-
-
-class _CommaList(fields.Field):  # type: ignore[type-arg]
-    """A comma-separated list (from the environment) or a list (from code)."""
-
-    def __init__(self, check: Callable[[str], None] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._check = check
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            raise ValidationError("must be a comma-separated list")
-        values = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
-        for item in values:
-            if self._check:
-                self._check(item)
-        return values
-
-
-def _origin(value: str) -> None:
-    parts = urlsplit(value)
-    if value != "*" and (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or parts.path
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValidationError(f"{value!r} is not an origin like https://ehr.example.org (or *)")
-
-
-def _http_url(value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValidationError(f"{value!r} is not an absolute http(s) URL without query or fragment")
-
-
-def _jwks_source(value: str) -> None:
-    if value.startswith(("http://", "https://")):
-        _http_url(value)
-    elif not Path(value).is_file():
-        raise ValidationError(f"{value!r} is neither an http(s) URL nor a file")
-
-
-def _directory(value: str) -> None:
-    if not Path(value).is_dir():
-        raise ValidationError(f"{value!r} is not a directory")
 
 
 def _doc(help_: str, default: str) -> dict[str, str]:
@@ -181,36 +134,36 @@ class SettingsSchema(Schema):
         metadata=_doc("`json` (one object per line) or `text`", "`json`"),
     )
     knowledge_dir = fields.String(
-        validate=_directory,
+        validate=check_directory,
         metadata=_doc(
             "a site's own knowledge directory, used instead of the shipped one (see knowledge/README.md)",
             "the shipped one",
         ),
     )
     base_url = fields.String(
-        validate=_http_url,
+        validate=check_http_url,
         metadata=_doc(
             "the public URL of the service as clients reach it (OpenAPI `servers`, "
             "CapabilityStatement `implementation.url`)",
             "none",
         ),
     )
-    cors_origins = _CommaList(
-        _origin,
+    cors_origins = CommaList(
+        check_origin,
         metadata=_doc(
             "comma-separated browser origins allowed to call the API (`*` for any)", "none (CORS off)"
         ),
     )
-    cds_fhir_servers = _CommaList(
-        _http_url,
+    cds_fhir_servers = CommaList(
+        check_http_url,
         metadata=_doc(
             "comma-separated FHIR base URLs that CDS Hooks calls may ask the service to fetch from "
             "(`fhirServer` must start with one); others get 412",
             "none (prefetch only)",
         ),
     )
-    cds_open_fhir_servers = _CommaList(
-        _http_url,
+    cds_open_fhir_servers = CommaList(
+        check_http_url,
         metadata=_doc(
             "comma-separated FHIR base URLs that may be fetched from without a token, for calls with "
             "no `fhirAuthorization` (an EHR's open endpoint, the CDS Hooks sandbox); a call with a "
@@ -243,11 +196,11 @@ class SettingsSchema(Schema):
     cds_jwt = fields.Boolean(
         metadata=_doc("require a signed JWT (RS384/ES384) on every CDS Hooks request", "`false`")
     )
-    cds_jwt_issuers = _CommaList(
+    cds_jwt_issuers = CommaList(
         metadata=_doc("comma-separated `iss` values accepted (required with `SPINEFOOT_CDS_JWT`)", "none")
     )
     cds_jwks = fields.String(
-        validate=_jwks_source,
+        validate=check_jwks_source,
         metadata=_doc(
             "the issuers' public keys: a JWKS file or an http(s) URL (required with `SPINEFOOT_CDS_JWT`)",
             "none",

@@ -9,12 +9,21 @@ read is kept as a data gap, never as a finding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from service.assess.dates import age_in_years, parse_instant
+from service.assess.coded import (
+    Qualifiers,
+    clinical_concepts,
+    combined_side,
+    condition_onset,
+    first_instant,
+    has_value,
+    qualifiers_of,
+    side_of,
+    text_of,
+)
+from service.assess.dates import age_in_years
 from service.assess.fact import FactSet, FactValue, InputFact
 from service.assess.intake import PatientRecord, Resource
 from service.assess.relations import mark_long_term, mark_patterns, mark_symmetric, read_series
@@ -23,15 +32,6 @@ from service.knowledge import Concept, Knowledge
 from service.knowledge.vocabulary import FindingField
 
 _ACTIVE_TREATMENT = {"active", "in-progress"}
-
-
-@dataclass
-class _Qualifiers:
-    """What a resource's bodySite and codings say about where and which side."""
-
-    sites: list[Concept] = field(default_factory=list)
-    levels: list[Concept] = field(default_factory=list)
-    sides: set[str] = field(default_factory=set)
 
 
 def build_facts(record: PatientRecord, kb: Knowledge, as_of: datetime) -> FactSet:
@@ -90,20 +90,20 @@ class _Builder:
         """A procedure or medicine: its status, and when it started (for long-term use)."""
         if resource.type == "Procedure":
             code = data.get("code")
-            start = _first_instant(
+            start = first_instant(
                 data.get("performedDateTime"), (data.get("performedPeriod") or {}).get("start")
             )
         else:
             code = data.get("medicationCodeableConcept")
             validity = (data.get("dispenseRequest") or {}).get("validityPeriod") or {}
-            start = _first_instant(
+            start = first_instant(
                 data.get("effectiveDateTime"),
                 (data.get("effectivePeriod") or {}).get("start"),
                 data.get("authoredOn"),
                 validity.get("start"),
             )
         status = "active" if data.get("status") in _ACTIVE_TREATMENT else str(data.get("status"))
-        for concept in self._concepts(code):
+        for concept in clinical_concepts(self.kb, code):
             self.documented.add(concept.name)
             recent = start is None or self._days_since(start) <= self.kb.parameter(
                 "spinal_context_procedure_max_days"
@@ -111,7 +111,7 @@ class _Builder:
             fact = InputFact(
                 "treatment",
                 (("concept", concept.name), ("long_term", False), ("recent", recent), ("status", status)),
-                f"{concept.display} ({_text_of(code)}"
+                f"{concept.display} ({text_of(code)}"
                 f"{'' if start is None else ', ' + start.date().isoformat()}) [{resource.ref}]",
                 resource.ref,
             )
@@ -119,11 +119,11 @@ class _Builder:
             self.treatment_starts[fact] = start
 
     def _add_condition(self, resource: Resource, data: dict[str, Any]) -> None:
-        qualifiers = self._qualifiers(c for site in data.get("bodySite") or [] for c in codings(site))
-        side = self._side(qualifiers, codings(data.get("code")))
-        onset = self._condition_onset(data)
+        qualifiers = qualifiers_of(self.kb, [c for site in data.get("bodySite") or [] for c in codings(site)])
+        side = side_of(self.kb, qualifiers, codings(data.get("code")))
+        onset = condition_onset(data, self.birth, self.as_of)
         status = "history" if resource.history else "active"
-        for concept in self._concepts(data.get("code")):
+        for concept in clinical_concepts(self.kb, data.get("code")):
             self.documented.add(concept.name)
             if concept.measure:
                 continue
@@ -142,29 +142,31 @@ class _Builder:
         else (a component coded like its parent, such as a straight-leg raise's angle, is part of
         the parent's finding). A panel (hasMember, no value) is only a heading for its members, and
         a concept restated from a source in the bundle (derivedFrom) is read once, at the source."""
-        qualifiers = self._qualifiers(codings(data.get("bodySite")))
-        side = self._side(qualifiers, codings(data.get("code")))
-        when = _first_instant(
+        qualifiers = qualifiers_of(self.kb, codings(data.get("bodySite")))
+        side = side_of(self.kb, qualifiers, codings(data.get("code")))
+        when = first_instant(
             data.get("effectiveDateTime"),
             (data.get("effectivePeriod") or {}).get("start"),
             data.get("issued"),
         )
-        own = self._concepts(data.get("code"))
+        own = clinical_concepts(self.kb, data.get("code"))
         restated = {
-            c.name for source in resource.derived_from for c in self._concepts(self.codes_of.get(source))
+            c.name
+            for source in resource.derived_from
+            for c in clinical_concepts(self.kb, self.codes_of.get(source))
         }
         if restated & {c.name for c in own}:
             self.notes.append(f"Read once: {resource.ref} restates its source (derivedFrom).")
-        if not (data.get("hasMember") and not _has_value(data)):
+        if not (data.get("hasMember") and not has_value(data)):
             self._read(resource, data, [c for c in own if c.name not in restated], qualifiers, side, when)
         for component in data.get("component") or []:
             if not isinstance(component, dict) or component.get("dataAbsentReason"):
                 continue
-            concepts = [c for c in self._concepts(component.get("code")) if c not in own]
+            concepts = [c for c in clinical_concepts(self.kb, component.get("code")) if c not in own]
             if concepts:
-                sides = self._qualifiers(codings(component.get("code"))).sides
+                sides = qualifiers_of(self.kb, codings(component.get("code"))).sides
                 self._read(
-                    resource, component, concepts, qualifiers, _side_of(sides) if sides else side, when
+                    resource, component, concepts, qualifiers, combined_side(sides) if sides else side, when
                 )
 
     def _read(
@@ -172,7 +174,7 @@ class _Builder:
         resource: Resource,
         part: dict[str, Any],
         concepts: list[Concept],
-        qualifiers: _Qualifiers,
+        qualifiers: Qualifiers,
         side: str,
         when: datetime | None,
     ) -> None:
@@ -194,7 +196,7 @@ class _Builder:
                         "" if state else " (documented absent)",
                     )
             elif concept.measure == "coded_result":
-                for found in self._concepts(part.get("valueCodeableConcept")):
+                for found in clinical_concepts(self.kb, part.get("valueCodeableConcept")):
                     self.documented.add(found.name)
                     self._add_finding(
                         resource,
@@ -236,7 +238,7 @@ class _Builder:
         self,
         resource: Resource,
         concept: Concept,
-        q: _Qualifiers,
+        q: Qualifiers,
         side: str,
         onset: datetime | None,
         extra: tuple[tuple[FindingField, FactValue], ...],
@@ -293,74 +295,3 @@ class _Builder:
 
     def _days_since(self, moment: datetime) -> float:
         return (self.as_of - moment) / timedelta(days=1)
-
-    def _concepts(self, concept: Any) -> list[Concept]:
-        found: dict[str, Concept] = {}
-        for coding in codings(concept):
-            for match in self.kb.concepts_for(coding.get("system", ""), coding.get("code", "")):
-                if match.kind == "clinical":
-                    found.setdefault(match.name, match)
-        return sorted(found.values(), key=lambda c: c.name)
-
-    def _qualifiers(self, codings: Iterable[dict[str, Any]]) -> _Qualifiers:
-        result = _Qualifiers()
-        for coding in codings:
-            for concept in self.kb.concepts_for(coding.get("system", ""), coding.get("code", "")):
-                if concept.role == "site" and concept not in result.sites:
-                    result.sites.append(concept)
-                elif concept.role == "disc_level" and concept not in result.levels:
-                    result.levels.append(concept)
-                elif concept.role == "laterality":
-                    result.sides.add(concept.name)
-        return result
-
-    def _side(self, q: _Qualifiers, code: list[dict[str, Any]]) -> str:
-        """From the laterality in bodySite, else from a sided ICD-10-CM code (M54.31 right)."""
-        sides = set(q.sides)
-        if not sides:
-            for coding in code:
-                known = self.kb.coding_for(coding.get("system", ""), coding.get("code", ""))
-                if known and known.side:
-                    sides.add(known.side)
-        return _side_of(sides)
-
-    def _condition_onset(self, data: dict[str, Any]) -> datetime | None:
-        age = data.get("onsetAge")
-        if isinstance(age, dict) and self.birth is not None and age.get("value") is not None:
-            start = datetime(self.birth.year, self.birth.month, self.birth.day, tzinfo=self.as_of.tzinfo)
-            return start + timedelta(days=365.25 * float(age["value"]))
-        return _first_instant(
-            data.get("onsetDateTime"), (data.get("onsetPeriod") or {}).get("start"), data.get("recordedDate")
-        )
-
-
-def _side_of(sides: set[str]) -> str:
-    if not sides:
-        return "unspecified"
-    if "bilateral" in sides or {"left", "right"} <= sides:
-        return "bilateral"
-    return next(iter(sides))
-
-
-def _has_value(data: dict[str, Any]) -> bool:
-    return any(key.startswith("value") for key in data)
-
-
-def _text_of(concept: Any) -> str:
-    if isinstance(concept, dict):
-        if concept.get("text"):
-            return str(concept["text"])
-        for coding in codings(concept):
-            if coding.get("display"):
-                return str(coding["display"])
-    return "coded"
-
-
-def _first_instant(*values: Any) -> datetime | None:
-    for value in values:
-        if isinstance(value, str) and value:
-            try:
-                return parse_instant(value)
-            except ValueError:
-                continue
-    return None

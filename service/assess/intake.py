@@ -6,7 +6,6 @@ keeps the resources that count by their status, recording why anything else was 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,9 +13,10 @@ from datetime import date
 from typing import Any
 
 from service.assess import fhir
-from service.assess.dates import YEARS, parse_date, parse_instant, within_range
-from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance
-from service.errors import InvalidResource, Issue, Unprocessable
+from service.assess.dates import parse_date
+from service.assess.ranges import out_of_range
+from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance, unread_entries
+from service.errors import InvalidResource, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement", "MedicationRequest")
 _OBSERVATION_COUNTS = {"final", "amended", "corrected", "preliminary", "registered"}
@@ -24,17 +24,6 @@ _PROCEDURE_COUNTS = {"completed", "in-progress"}
 _MEDICATION_COUNTS = {"active", "completed", "intended"}
 _CONDITION_IGNORED = {"refuted", "entered-in-error"}
 _CONDITION_HISTORY = {"inactive", "resolved", "remission"}
-# The instants the assessment reads, by type (each a path of member names)
-_READ_INSTANTS = {
-    "Patient": (("birthDate",),),
-    "Condition": (("onsetDateTime",), ("onsetPeriod", "start"), ("recordedDate",)),
-    "Observation": (("effectiveDateTime",), ("effectivePeriod", "start"), ("issued",)),
-}
-# The numbers it reads, with the range it can compute with (onsetAge is years from birth)
-_READ_NUMBERS = {
-    "Condition": ((("onsetAge", "value"), 0.0, 150.0),),
-    "Observation": ((("valueQuantity", "value"), -1e15, 1e15),),
-}
 
 
 @dataclass(frozen=True)
@@ -67,73 +56,11 @@ def read_bundle(
     """Validate what is read and make the record; with `relevance`, the resources whose codes
     the knowledge base does not use are set aside first, never validated (without it, as the
     tests' reference, every resource of a type read is read)."""
-    unread = _unread(bundle, relevance) if relevance is not None else {}
-    issues = fhir.validate_bundle(bundle, tick, unread) or _out_of_range(bundle, unread)
+    unread = unread_entries(bundle, relevance) if relevance is not None else {}
+    issues = fhir.validate_bundle(bundle, tick, unread) or out_of_range(bundle, unread)
     if issues:
         raise InvalidResource(issues)
     return patient_record(bundle, unread)
-
-
-def _unread(bundle: dict[str, Any], relevance: Relevance) -> dict[int, str]:
-    """Entry index -> why its resource is not read (see service.assess.relevance)."""
-    entries = bundle.get("entry")
-    unread = {}
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        why = relevance.why_unread(resource) if isinstance(resource, dict) else None
-        if why is not None:
-            unread[i] = why
-    return unread
-
-
-def _out_of_range(bundle: dict[str, Any], unread: Mapping[int, str]) -> list[Issue]:
-    """Valid R4 that the assessment cannot compute with: instants near years 1 or 9999, an onset
-    age beyond a lifetime, a quantity no float holds (each overflowed somewhere: a 500)."""
-    issues = []
-    for i, entry in enumerate(bundle.get("entry") or []):
-        if i in unread:
-            continue
-        resource = entry.get("resource") or {}
-        where = f"Bundle.entry[{i}].resource"
-        for path in _READ_INSTANTS.get(str(resource.get("resourceType")), ()):
-            value = _member(resource, path)
-            if isinstance(value, str) and not _instant_within_range(value):
-                issues.append(
-                    Issue("value", f"{value!r} is outside the years {YEARS}", f"{where}.{'.'.join(path)}")
-                )
-        for path, low, high in _READ_NUMBERS.get(str(resource.get("resourceType")), ()):
-            value = _member(resource, path)
-            if isinstance(value, int | float) and not _number_within(value, low, high):
-                issues.append(
-                    Issue(
-                        "value",
-                        f"{'.'.join(path)} is not a number from {low:g} to {high:g}",
-                        f"{where}.{'.'.join(path)}",
-                    )
-                )
-    return issues
-
-
-def _number_within(value: float, low: float, high: float) -> bool:
-    """Also for a 4,300-digit integer, which no float can hold (it made a 500 when formatted)."""
-    try:
-        return math.isfinite(float(value)) and low <= value <= high
-    except OverflowError:
-        return False
-
-
-def _instant_within_range(value: str) -> bool:
-    try:
-        return within_range(parse_instant(value))
-    except ValueError:
-        return True  # a form R4 allows and this parser does not: the facts skip it, as before
-
-
-def _member(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = resource
-    for name in path:
-        node = node.get(name) if isinstance(node, dict) else None
-    return node
 
 
 def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = None) -> PatientRecord:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 if TYPE_CHECKING:
-    from service.assess.report import Explanation, Reason
+    from service.assess.explain import Explanation, Reason
 
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from service.assess.budget import Budget, unlimited
+from service.assess.explain import Explanation, explain
 from service.assess.facts import build_facts
 from service.assess.intake import read_bundle
 from service.assess.parse import Limits, check_entry_count, read_body
 from service.assess.reasoning import Reasoner
 from service.assess.relevance import Relevance
-from service.assess.report import Explanation, build_risk_assessment, explain
+from service.assess.report import build_risk_assessment
 from service.knowledge import Knowledge
 
 

@@ -107,3 +107,15 @@ def _plain_subject(subject: Any) -> bool:
         isinstance(identifier, dict)
         and all(isinstance(identifier.get(key), str | None) for key in ("system", "value"))
     )
+
+
+def unread_entries(bundle: dict[str, Any], relevance: Relevance) -> dict[int, str]:
+    """Entry index -> why its resource is not read (see `Relevance.why_unread`)."""
+    entries = bundle.get("entry")
+    unread = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        why = relevance.why_unread(resource) if isinstance(resource, dict) else None
+        if why is not None:
+            unread[i] = why
+    return unread

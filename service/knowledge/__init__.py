@@ -4,7 +4,8 @@ The clinical content itself is data, in the repository's `knowledge/` folder (in
 package data `service.knowledge.base`); this package only gives it shape and checks it.
 """
 
-from service.knowledge.loader import default_directory, load_knowledge, normalise_text
+from service.knowledge.concepts import normalise_text
+from service.knowledge.loader import default_directory, load_knowledge
 from service.knowledge.model import (
     Coding,
     Concept,

@@ -20,7 +20,7 @@ from service.knowledge.model import (
     RootMap,
     Rule,
 )
-from service.knowledge.schemas import (
+from service.knowledge.rule_schemas import (
     ConditionSchema,
     RuleSchema,
 )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from service.assess.report import BASE, Explanation, Finding
+from service.assess.explain import Explanation, Finding
+from service.assess.report import BASE
 from service.knowledge import Knowledge, PathwayDef
 
 SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"

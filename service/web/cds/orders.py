@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.assess.report import BASE, Explanation, Finding
+from service.assess.explain import Explanation, Finding
+from service.assess.report import BASE
 from service.errors import InvalidRequest, PreconditionFailed
 from service.knowledge.model import Knowledge, OrderAdvice, OrderSet
 from service.web.cds.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, SUMMARY_LIMIT, build_cards

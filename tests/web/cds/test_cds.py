@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.assess.report import Note, Reason
+from service.assess.explain import Note, Reason
 from service.settings import Settings
 from service.web.app import create_app
 from service.web.cds.cards import DETAIL_LIMIT, OVERRIDE_SYSTEM, card_detail
