@@ -13,7 +13,7 @@ from benchmarks.bundles import AS_OF, Case
 from service.assess import fhir
 from service.assess.dates import parse_instant
 from service.assess.facts import build_facts
-from service.assess.intake import _unread, patient_record
+from service.assess.intake import patient_record
 from service.assess.parse import Limits, parse_json
 from service.assess.pipeline import Pipeline
 from service.assess.reasoning import Reasoner
@@ -36,7 +36,7 @@ def measure(case: Case, runs: int) -> dict[str, list[float]]:
     for run in range(runs + 2):
         clock = _Clock()
         bundle = clock.time("parse JSON", parse_json, case.body, limits)
-        unread = clock.time("validate FHIR", _unread, bundle, relevance)
+        unread = clock.time("validate FHIR", relevance.unread_entries, bundle)
         issues = clock.time("validate FHIR", fhir.validate_bundle, bundle, lambda: None, unread)
         assert not issues, issues[:3]
         record, facts = clock.time("map facts", _facts, bundle, unread, kb, as_of)

@@ -7,7 +7,6 @@ keeps the resources that count by their status, recording why anything else was 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +14,7 @@ from typing import Any
 
 from service.assess import fhir
 from service.assess.dates import YEARS, parse_date, parse_instant, within_range
-from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance
+from service.assess.relevance import Relevance, unread_notes
 from service.errors import InvalidResource, Issue, Unprocessable
 
 CLINICAL_TYPES = ("Condition", "Observation", "Procedure", "MedicationStatement",
@@ -68,23 +67,11 @@ def read_bundle(bundle: dict[str, Any], tick: Callable[[], None] = lambda: None,
     """Validate what is read and make the record; with `relevance`, the resources whose codes
     the knowledge base does not use are set aside first, never validated (without it, as the
     tests' reference, every resource of a type read is read)."""
-    unread = _unread(bundle, relevance) if relevance is not None else {}
+    unread = relevance.unread_entries(bundle) if relevance is not None else {}
     issues = fhir.validate_bundle(bundle, tick, unread) or _out_of_range(bundle, unread)
     if issues:
         raise InvalidResource(issues)
     return patient_record(bundle, unread)
-
-
-def _unread(bundle: dict[str, Any], relevance: Relevance) -> dict[int, str]:
-    """Entry index -> why its resource is not read (see service.assess.relevance)."""
-    entries = bundle.get("entry")
-    unread = {}
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        why = relevance.why_unread(resource) if isinstance(resource, dict) else None
-        if why is not None:
-            unread[i] = why
-    return unread
 
 
 def _out_of_range(bundle: dict[str, Any], unread: Mapping[int, str]) -> list[Issue]:
@@ -141,7 +128,7 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
                if isinstance(e.get("resource"), dict)]
     entries = [e for _, e in indexed]
     refs = _ReferenceIndex(entries)
-    notes = _unread_notes(entries, [(unread[i], e["resource"]["resourceType"])
+    notes = unread_notes(entries, [(unread[i], e["resource"]["resourceType"])
                                     for i, e in indexed if i in unread])
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
@@ -167,23 +154,6 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
     return PatientRecord(subject, parse_date(birth) if birth else None, tuple(resources),
                          len(bundle.get("entry") or []), tuple(notes),
                          patients[0]["resource"] if patients else None)
-
-
-def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
-    """One note per reason a resource was not read, with the count of each type."""
-    notes = []
-    reasons = (("types this service does not use", Counter(
-                   e["resource"]["resourceType"] for e in entries
-                   if e["resource"]["resourceType"] not in fhir.READ_TYPES)),
-               ("codes the knowledge base does not use",
-                Counter(rtype for why, rtype in unread if why == UNKNOWN)),
-               ("coded only in text, which is not interpreted: review them",
-                Counter(rtype for why, rtype in unread if why == TEXT_ONLY)))
-    for reason, counts in reasons:
-        if counts:
-            notes.append(f"Not read ({reason}): " + ", ".join(
-                f"{count} {rtype}" for rtype, count in sorted(counts.items())) + ".")
-    return notes
 
 
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:

@@ -11,9 +11,11 @@ never silently skipped.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from service.assess.fhir import READ_TYPES
 from service.knowledge import Knowledge
 
 # Where facts.py reads a resource's meaning, by type
@@ -33,6 +35,17 @@ class Relevance:
         self._codes = frozenset(key for key, concepts in kb.code_index.items()
                                 if any(c.kind == "clinical" for c in concepts))
         self._category_systems = frozenset(system for system, _ in kb.descendant_index)
+
+    def unread_entries(self, bundle: dict[str, Any]) -> dict[int, str]:
+        """Entry index -> why its resource is not read."""
+        entries = bundle.get("entry")
+        unread = {}
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            why = self.why_unread(resource) if isinstance(resource, dict) else None
+            if why is not None:
+                unread[i] = why
+        return unread
 
     def why_unread(self, resource: dict[str, Any]) -> str | None:
         """None when the resource is read (validated, then counted or ignored by its status);
@@ -62,6 +75,23 @@ class Relevance:
     def _in_category(self, system: str, code: str) -> bool:
         """Below an ICD-10-CM category the knowledge includes with its descendants."""
         return any(c.kind == "clinical" for c in self._kb.concepts_for(system, code))
+
+
+def unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
+    """One note per reason a resource was not read, with the count of each type."""
+    notes = []
+    reasons = (("types this service does not use", Counter(
+                   e["resource"]["resourceType"] for e in entries
+                   if e["resource"]["resourceType"] not in READ_TYPES)),
+               ("codes the knowledge base does not use",
+                Counter(rtype for why, rtype in unread if why == UNKNOWN)),
+               ("coded only in text, which is not interpreted: review them",
+                Counter(rtype for why, rtype in unread if why == TEXT_ONLY)))
+    for reason, counts in reasons:
+        if counts:
+            notes.append(f"Not read ({reason}): " + ", ".join(
+                f"{count} {rtype}" for rtype, count in sorted(counts.items())) + ".")
+    return notes
 
 
 def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]] | None:
