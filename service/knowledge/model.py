@@ -265,6 +265,12 @@ def index_codes(
     return {key: tuple(value) for key, value in index.items()}
 
 
+ICD10CM_MAX_LENGTH = 8  # the longest ICD-10-CM code: a category, a dot and four characters (S32.009A)
+
+
 def _icd_ancestors(code: str) -> tuple[str, ...]:
-    """The ICD-10-CM codes above this one: Z85.528 -> Z85.52, Z85.5, Z85."""
+    """The ICD-10-CM codes above this one: Z85.528 -> Z85.52, Z85.5, Z85. A longer string is no
+    ICD-10-CM code and has none (its prefixes would cost the square of its length)."""
+    if len(code) > ICD10CM_MAX_LENGTH:
+        return ()
     return tuple(dict.fromkeys(code[:end].rstrip(".") for end in range(len(code) - 1, 2, -1)))

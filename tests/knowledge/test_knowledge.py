@@ -221,3 +221,11 @@ def test_libyaml_reads_the_knowledge_base_as_the_pure_python_parser_does(
     """The fast parser is only a speed-up: the frozen knowledge base must be the same object."""
     monkeypatch.setattr(files, "_SAFE_LOADER", yaml.SafeLoader)
     assert load_knowledge(KNOWLEDGE) == kb
+
+
+def test_a_huge_icd_code_is_looked_up_in_linear_time(kb: Knowledge) -> None:
+    """A megabyte 'code' (a fuzzed prefetch found it) is no ICD-10-CM code: no ancestors are
+    made of it, so the lookup cannot cost the square of its length."""
+    huge = "M" + "5" * 1_000_000
+    assert kb.concepts_for("http://hl7.org/fhir/sid/icd-10-cm", huge) == ()
+    assert [c.name for c in kb.concepts_for("http://hl7.org/fhir/sid/icd-10-cm", "E11.42")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,10 @@ def test_the_tag_changes_with_the_knowledge_version(knowledge_copy: Path) -> Non
 
     before = tag(knowledge_copy)
     manifest = knowledge_copy / "manifest.yaml"
-    manifest.write_text(manifest.read_text().replace("version: 3.1.0", "version: 3.1.1"))
+    text = manifest.read_text()
+    bumped = re.sub(r"^version: \S+", "version: 99.0.0", text, count=1, flags=re.M)
+    assert bumped != text
+    manifest.write_text(bumped)
     assert tag(knowledge_copy) != before
 
 
