@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,12 @@ def validate_with(schema: Schema, data: Any, file: str, where: str = "", many: b
         raise KnowledgeError(file, f"{where}.{field}" if where else field, message) from None
 
 
-def check_sources(file: str, field: str, names: list[str], source_ids: set[str]) -> None:
+def check_known(file: str, field: str, names: Iterable[str], known: Container[str], noun: str) -> None:
+    """Every name a file gives must be one the knowledge base defines, else startup stops here."""
     for name in names:
-        if name not in source_ids:
-            raise KnowledgeError(file, field, f"unknown source {name!r}")
+        if name not in known:
+            raise KnowledgeError(file, field, f"unknown {noun} {name!r}")
+
+
+def check_sources(file: str, field: str, names: list[str], source_ids: set[str]) -> None:
+    check_known(file, field, names, source_ids, "source")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from service.errors import KnowledgeError
 from service.knowledge.concepts import load_concepts, load_values
-from service.knowledge.files import check_sources, load_file, read_yaml, validate_with
+from service.knowledge.files import check_known, check_sources, load_file, read_yaml, validate_with
 from service.knowledge.model import (
     Coding,
     Concept,
@@ -247,9 +247,7 @@ def _load_gaps(root: Path, source_ids: set[str], names: set[str]) -> tuple[Gap, 
     result = []
     for i, raw in enumerate(items):
         for field in ("when", "missing"):
-            for name in raw[field]:
-                if name not in names:
-                    raise KnowledgeError(file, f"[{i}] {raw['id']}.{field}", f"unknown name {name!r}")
+            check_known(file, f"[{i}] {raw['id']}.{field}", raw[field], names, "name")
         check_sources(file, f"[{i}] {raw['id']}.sources", raw["sources"], source_ids)
         result.append(
             Gap(

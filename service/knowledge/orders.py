@@ -12,7 +12,7 @@ from typing import Any
 
 from service.errors import KnowledgeError
 from service.knowledge.codes import read_codings
-from service.knowledge.files import check_sources, load_file
+from service.knowledge.files import check_known, check_sources, load_file
 from service.knowledge.model import Concept, ConclusionDef, OrderAdvice, OrderSet, PathwayDef
 from service.knowledge.schemas import OrdersFileSchema
 
@@ -36,9 +36,7 @@ def load_orders(
     for name, raw in data["orders"].items():
         if name in concepts:
             raise KnowledgeError(file, f"orders.{name}", "already the name of a concept")
-        for concept in raw["concepts"]:
-            if concept not in concepts:
-                raise KnowledgeError(file, f"orders.{name}.concepts", f"unknown concept {concept!r}")
+        check_known(file, f"orders.{name}.concepts", raw["concepts"], concepts, "concept")
         codes = [code for concept in raw["concepts"] for code in concepts[concept].codes]
         codes += read_codings(file, f"orders.{name}", raw["codes"], systems, source_ids)
         if not codes:
@@ -48,9 +46,7 @@ def load_orders(
     for i, raw in enumerate(data["advice"]):
         where = f"advice.{i}"
         for field, known in (("orders", orders), ("conclusions", conclusions)):
-            for value in raw[field]:
-                if value not in known:
-                    raise KnowledgeError(file, f"{where}.{field}", f"unknown name {value!r}")
+            check_known(file, f"{where}.{field}", raw[field], known, "name")
         check_sources(file, f"{where}.sources", raw["sources"], source_ids)
         advice.append(
             OrderAdvice(

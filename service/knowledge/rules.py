@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import KnowledgeError
-from service.knowledge.files import check_sources, load_file, validate_with
+from service.knowledge.files import check_known, check_sources, load_file, validate_with
 from service.knowledge.model import (
     Concept,
     Condition,
@@ -48,9 +48,7 @@ def load_rules(root: Path, source_ids: set[str], concepts: Mapping[str, Concept]
             for index in cond["same"].values():
                 if index >= j:
                     raise KnowledgeError(file, f"{where}.when.{j}.same", "may only join to an earlier item")
-            for value in match.get("concept", ()):
-                if value not in concepts:
-                    raise KnowledgeError(file, f"{where}.when.{j}.concept", f"unknown concept {value!r}")
+            check_known(file, f"{where}.when.{j}.concept", match.get("concept", ()), concepts, "concept")
             when.append(
                 Condition(cond["fact"], tuple(sorted(match.items())), tuple(sorted(cond["same"].items())))
             )
