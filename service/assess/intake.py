@@ -51,12 +51,17 @@ class PatientRecord:
 
 
 def read_bundle(
-    bundle: dict[str, Any], tick: Callable[[], None] = lambda: None, relevance: Relevance | None = None
+    bundle: dict[str, Any],
+    tick: Callable[[], None] = lambda: None,
+    relevance: Relevance | None = None,
+    unread: Mapping[int, str] | None = None,
 ) -> PatientRecord:
     """Validate what is read and make the record; with `relevance`, the resources whose codes
     the knowledge base does not use are set aside first, never validated (without it, as the
-    tests' reference, every resource of a type read is read)."""
-    unread = unread_entries(bundle, relevance) if relevance is not None else {}
+    tests' reference, every resource of a type read is read), unless `unread` already says
+    which they are."""
+    if unread is None:
+        unread = unread_entries(bundle, relevance) if relevance is not None else {}
     issues = fhir.validate_bundle(bundle, tick, unread) or out_of_range(bundle, unread)
     if issues:
         raise InvalidResource(issues)

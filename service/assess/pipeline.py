@@ -42,16 +42,21 @@ class Pipeline:
         self, body: bytes, as_of: str | None, now: Callable[[], datetime], budget: Budget | None = None
     ) -> Assessment:
         budget = budget or unlimited()
-        request = read_body(body, as_of, now, self.limits)
-        return self.assess_bundle(request.bundle, request.as_of, budget)
+        request = read_body(body, as_of, now, self.limits, self.relevance)
+        return self.assess_bundle(request.bundle, request.as_of, budget, request.unread)
 
     def assess_bundle(
-        self, bundle: dict[str, Any], as_of: datetime, budget: Budget | None = None
+        self,
+        bundle: dict[str, Any],
+        as_of: datetime,
+        budget: Budget | None = None,
+        unread: dict[int, str] | None = None,
     ) -> Assessment:
+        """`unread`: the entries already found not read (a skimmed body holds only their headers)."""
         budget = budget or unlimited()
         check_entry_count(bundle, self.limits)
         budget.check()
-        record = read_bundle(bundle, budget.check, self.relevance)
+        record = read_bundle(bundle, budget.check, self.relevance, unread)
         facts = build_facts(record, self.kb, as_of)
         budget.check()  # the engine's run is short and cannot be interrupted: it is the last
         started = time.perf_counter()

@@ -1,0 +1,111 @@
+"""A Bundle body read entry by entry, so that what is not read is never decoded (contract §2).
+
+A real chart holds thousands of resources no rule reads, and building each one's Python objects
+costs more than all the rest of an assessment. msgspec finds every entry's resource as raw
+bytes without building it; a resource of a type the service reads is decoded whole when
+`Relevance` reads it (and always for a Patient), and every other one only as far as the
+one-subject check, the reference index and the notes look (its header: type, id, meta,
+subject and the codes relevance decides by).
+
+msgspec reads every JSON value it accepts exactly as the standard library does (numbers of any
+size, duplicate keys, escapes) and refuses what the standard library reads leniently (NaN, a
+BOM, an unpaired surrogate, a number past a float's range): a body it refuses, a body that is
+not UTF-8 or that has an entry key R4 does not define, gets None, and the caller parses it whole,
+so its answer and its errors are those of the full parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from service.assess.fhir import READ_TYPES
+from service.assess.relevance import Relevance
+
+_UNSET = msgspec.UNSET
+
+
+class _Header(msgspec.Struct):
+    """What is read of a resource that is not decoded whole (other members are skipped)."""
+
+    resourceType: Any = _UNSET  # noqa: N815 (FHIR's names)
+    id: Any = _UNSET
+    meta: Any = _UNSET
+    subject: Any = _UNSET
+    code: Any = _UNSET
+    component: Any = _UNSET
+    medicationCodeableConcept: Any = _UNSET  # noqa: N815
+
+
+class _Entry(msgspec.Struct, forbid_unknown_fields=True):
+    """R4's BundleEntry members; any other member sends the body to the full parse."""
+
+    fullUrl: Any = _UNSET  # noqa: N815
+    resource: msgspec.Raw | msgspec.UnsetType = _UNSET
+    request: Any = _UNSET
+    search: Any = _UNSET
+    response: Any = _UNSET
+    link: Any = _UNSET
+    id: Any = _UNSET
+    extension: Any = _UNSET
+    modifierExtension: Any = _UNSET  # noqa: N815
+
+
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENTRIES = msgspec.json.Decoder(list[_Entry])
+_HEADER = msgspec.json.Decoder(_Header)
+_HEADER_FIELDS = _Header.__struct_fields__
+_ENTRY_FIELDS = _Entry.__struct_fields__
+
+
+def skim_bundle(body: bytes, relevance: Relevance) -> tuple[dict[str, Any], dict[int, str]] | None:
+    """The Bundle, with only the resources that are read decoded whole, and the entries not read
+    (index -> why, as `Relevance.why_unread`); None when the body must be parsed whole. The
+    caller has ruled out surrogate escapes, which msgspec refuses when unpaired."""
+    if not _utf8(body):
+        return None
+    unread: dict[int, str] = {}
+    try:
+        members = _MEMBERS.decode(body)
+        if bytes(members.get("resourceType", b"")) != b'"Bundle"' or "entry" not in members:
+            return None
+        bundle = {
+            name: _entries(raw, relevance, unread) if name == "entry" else msgspec.json.decode(raw)
+            for name, raw in members.items()
+        }
+    except (msgspec.DecodeError, RecursionError):  # a ValidationError is a DecodeError
+        return None
+    return bundle, unread
+
+
+def _utf8(body: bytes) -> bool:
+    """msgspec skips the strings of what it does not decode without checking their bytes."""
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _entries(raw: msgspec.Raw, relevance: Relevance, unread: dict[int, str]) -> list[dict[str, Any]]:
+    return [_entry(i, entry, relevance, unread) for i, entry in enumerate(_ENTRIES.decode(raw))]
+
+
+def _entry(index: int, entry: _Entry, relevance: Relevance, unread: dict[int, str]) -> dict[str, Any]:
+    """The entry as the full parse makes it, its resource decoded whole or as a header."""
+    made = {name: value for name in _ENTRY_FIELDS if (value := getattr(entry, name)) is not _UNSET}
+    raw = made.get("resource")
+    if raw is None:
+        return made
+    header = _HEADER.decode(raw)
+    resource = {name: value for name in _HEADER_FIELDS if (value := getattr(header, name)) is not _UNSET}
+    why = relevance.why_unread(resource)
+    if why is not None:
+        unread[index] = why
+    elif resource.get("resourceType") in READ_TYPES:
+        resource = msgspec.json.decode(raw)
+    made["resource"] = resource
+    return made

@@ -1,0 +1,136 @@
+"""Skimming a Bundle body (issue 13): what is read is decoded exactly as the full parse decodes
+it, what is not read only as far as its header, and whatever skimming cannot be sure of goes to
+the full parse, so that answers and errors are the full parse's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.assess.fhir import READ_TYPES
+from service.assess.parse import Limits, parse_json
+from service.assess.relevance import Relevance, unread_entries
+from service.assess.skim import skim_bundle
+from service.knowledge import Knowledge
+from tests.support.assess import post_bundle
+from tests.support.paths import REALWORLD, SAMPLE_FILES, SAMPLES
+
+BUNDLES = [
+    p
+    for p in [*SAMPLE_FILES, *sorted(REALWORLD.glob("synthea/*/*.json"))]
+    if json.loads(p.read_bytes())["resourceType"] == "Bundle"
+]
+PATIENT = "urn:uuid:b0cb9f22-750c-3450-29cb-1a0532d1f750"  # sample 01's Patient
+BODY_WEIGHT = {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}
+
+
+@pytest.fixture(scope="module")
+def relevance(kb: Knowledge) -> Relevance:
+    return Relevance(kb)
+
+
+def with_unread(value: bytes) -> bytes:
+    """Sample 01 with one Observation the knowledge base does not use, `value` as its value."""
+    bundle = json.loads((SAMPLES / "01-cauda-equina-acute.json").read_text())
+    unread = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": BODY_WEIGHT,
+        "subject": {"reference": PATIENT},
+        "valueQuantity": "VALUE",
+    }
+    bundle["entry"].append({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": unread})
+    return json.dumps(bundle).encode().replace(b'"VALUE"', value)
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.stem[:40])
+def test_what_is_read_is_decoded_as_the_full_parse_decodes_it(path: Path, relevance: Relevance) -> None:
+    body = path.read_bytes()
+    full = parse_json(body, Limits())
+    skimmed = skim_bundle(body, relevance)
+    assert skimmed is not None
+    bundle, unread = skimmed
+    assert unread == unread_entries(full, relevance)
+    assert {k: v for k, v in bundle.items() if k != "entry"} == {
+        k: v for k, v in full.items() if k != "entry"
+    }
+    assert len(bundle["entry"]) == len(full["entry"])
+    for i, (entry, whole) in enumerate(zip(bundle["entry"], full["entry"], strict=True)):
+        assert entry.keys() == whole.keys()
+        assert {k: v for k, v in entry.items() if k != "resource"} == {
+            k: v for k, v in whole.items() if k != "resource"
+        }
+        resource, original = entry["resource"], whole["resource"]
+        if i in unread or original["resourceType"] not in READ_TYPES:
+            assert resource == {k: original[k] for k in resource}  # a header: a part, unchanged
+            assert resource["resourceType"] == original["resourceType"]
+            assert "id" not in original or resource["id"] == original["id"]
+        else:
+            assert resource == original
+
+
+def test_most_of_a_real_chart_is_only_skimmed(relevance: Relevance) -> None:
+    largest = max(REALWORLD.glob("synthea/*/*.json"), key=lambda p: p.stat().st_size)
+    skimmed = skim_bundle(largest.read_bytes(), relevance)
+    assert skimmed is not None
+    bundle, unread = skimmed
+    headers = [e for e in bundle["entry"] if "status" not in e["resource"] and "gender" not in e["resource"]]
+    assert len(unread) > len(bundle["entry"]) / 2
+    assert len(headers) > len(bundle["entry"]) / 2
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (with_unread(b'"\xff"'), "bytes that are not UTF-8, which msgspec skips unchecked"),
+        (with_unread(b"NaN"), "NaN, which the standard library reads and msgspec refuses"),
+        (with_unread(b"[1,]"), "not JSON at all"),
+        (b'{"resourceType": "Parameters", "parameter": []}', "not a Bundle"),
+        (b'{"resourceType": "Bundle", "type": "collection"}', "no entries"),
+        (b'{"resourceType": "Bundle", "entry": {}}', "entries that are not a list"),
+        (b'{"resourceType": "Bundle", "entry": [{"resource": 5}]}', "a resource that is no object"),
+        (b'{"resourceType": "Bundle", "entry": [{"fulUrl": "x"}]}', "an entry member R4 does not have"),
+        (
+            b'{"resourceType": "Bundle", "entry": [{"resource": {"id": 1e400}}]}',
+            "a header number past a float",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_what_skimming_is_not_sure_of_goes_to_the_full_parse(
+    body: bytes, why: str, relevance: Relevance
+) -> None:
+    assert skim_bundle(body, relevance) is None, why
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"1e400", b"123456789012345678901234567890", b'{"value": -0.0, "unit": "\\u00e9"}', b"[[[[[[1]]]]]]"],
+)
+def test_an_unread_resource_changes_nothing_whatever_it_holds(value: bytes, client: FlaskClient) -> None:
+    """Skimmed or parsed whole, what the unread value is does not reach the answer."""
+    plain = post_bundle(client, with_unread(b'{"value": 70, "unit": "kg"}'))
+    odd = post_bundle(client, with_unread(value))
+    assert odd.status_code == plain.status_code == 200
+    assert odd.get_json() == plain.get_json()
+
+
+def test_an_unread_resource_that_is_not_utf8_is_still_a_400(client: FlaskClient) -> None:
+    response = post_bundle(client, with_unread(b'"\xff"'))
+    assert response.status_code == 400
+    assert "not UTF-8" in response.get_data(as_text=True)
+
+
+def test_the_nesting_limit_covers_an_unread_resource(client: FlaskClient) -> None:
+    response = post_bundle(client, with_unread(b"[" * 80 + b"1" + b"]" * 80))
+    assert response.status_code == 400
+    assert "nested more than 64 levels" in response.get_data(as_text=True)
+
+
+def test_an_unpaired_surrogate_in_an_unread_resource_is_still_a_400(client: FlaskClient) -> None:
+    response = post_bundle(client, with_unread(b'"\\ud800"'))
+    assert response.status_code == 400
+    assert "surrogate" in response.get_data(as_text=True)
