@@ -40,9 +40,10 @@ class ResumeMismatch(Exception):
 
 def run_local(job: Job, resume: bool) -> dict[str, Any]:
     work = job.out / WORK
-    state = _prepare(job, work, resume)
-    count = state["partitions"]
-    _assess_partitions(job, work, count)
+    with _pool(job) as pool:  # the workers start (imports, knowledge) while the export is split
+        state = _prepare(job, work, resume)
+        count = state["partitions"]
+        _assess_partitions(pool, job.workers, work, count)
     info = replace(job.info, lines_not_read=state["linesNotRead"])
     summary = write_output(job.out, _merged(work, count), info)
     shutil.rmtree(work)
@@ -70,9 +71,8 @@ def _prepare(job: Job, work: Path, resume: bool) -> dict[str, Any]:
     return state
 
 
-def _assess_partitions(job: Job, work: Path, count: int) -> None:
-    pending = [i for i in range(count) if not _result_path(work, i).exists()]
-    progress = _Progress(count, count - len(pending))
+def _pool(job: Job) -> ProcessPoolExecutor:
+    """One process per worker, each started at once: the pool would start them on first use."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine state inherited
     pool = ProcessPoolExecutor(
         job.workers,
@@ -80,12 +80,24 @@ def _assess_partitions(job: Job, work: Path, count: int) -> None:
         initializer=_worker_start,
         initargs=(job.knowledge_dir, job.info.as_of),
     )
+    for _ in range(job.workers):
+        pool.submit(_started)
+    return pool
+
+
+def _started() -> None:
+    """A task that only makes the pool start a worker (and run its initializer)."""
+
+
+def _assess_partitions(pool: ProcessPoolExecutor, workers: int, work: Path, count: int) -> None:
+    pending = [i for i in range(count) if not _result_path(work, i).exists()]
+    progress = _Progress(count, count - len(pending))
     try:
         running: set[Future[int]] = set()
         queue = iter(pending)
         for index in queue:  # at most two partitions per worker in flight
             running.add(pool.submit(assess_partition, work, index))
-            if len(running) >= 2 * job.workers:
+            if len(running) >= 2 * workers:
                 break
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -99,7 +111,6 @@ def _assess_partitions(job: Job, work: Path, count: int) -> None:
         raise
     finally:
         progress.close()
-    pool.shutdown(wait=True)
 
 
 def _worker_start(knowledge_dir: str | None, as_of: str) -> None:

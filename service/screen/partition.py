@@ -7,7 +7,6 @@ with its patient and position, so pass two holds one partition in memory, never 
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections import Counter
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from service.assess.fhir import READ_TYPES
+from service.assess.parse import decode_json
 from service.screen.export import Export, lines
 from service.screen.patient import Position, patient_key
 
@@ -39,7 +39,7 @@ def classify(text: bytes, file_type: str | None) -> tuple[str | None, str]:
     if file_type is not None and file_type not in READ_TYPES:
         return None, ""
     try:
-        resource = json.loads(text)
+        resource = decode_json(text)
     except ValueError:
         return None, NOT_JSON
     if not isinstance(resource, dict):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.assess.dates import parse_instant
+from service.assess.parse import decode_json
 from service.assess.pipeline import Pipeline
 from service.errors import Issue, SpinefootError
 from service.knowledge import load_knowledge
@@ -96,7 +97,7 @@ def patient_bundle(lines: Iterable[tuple[Position, bytes]]) -> tuple[dict[str, A
     seen: set[tuple[str, str]] = set()
     entries, duplicates = [], 0
     for _, text in sorted(lines, key=lambda item: item[0]):
-        resource = json.loads(text)
+        resource = decode_json(text)
         key = (str(resource.get("resourceType")), str(resource.get("id")))
         if resource.get("id") is not None and key in seen:
             duplicates += 1
