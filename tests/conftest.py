@@ -34,6 +34,22 @@ def kb() -> Knowledge:
     return load_knowledge(KNOWLEDGE)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def apps_share_one_load_of_the_shipped_knowledge(kb: Knowledge) -> Iterator[None]:
+    """The many apps the tests build on the shipped knowledge base (frozen, never changed in
+    place) share one load of it; any other directory, a broken copy above all, is loaded anew.
+    Loading itself is tested through `load_knowledge`, which this leaves alone."""
+
+    def load(directory: Path | None = None) -> Knowledge:
+        if directory is None or Path(directory).resolve() == KNOWLEDGE.resolve():
+            return kb
+        return load_knowledge(directory)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("service.web.app.load_knowledge", load)
+        yield
+
+
 @pytest.fixture(scope="session")
 def app() -> Flask:
     return create_app(Settings(knowledge_dir=KNOWLEDGE), now=lambda: FIXED_NOW)

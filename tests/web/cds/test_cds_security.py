@@ -297,6 +297,7 @@ def test_a_replay_cache_that_cannot_be_created_stops_the_start(tmp_path: Path, j
         create_app(settings)
 
 
+@pytest.mark.slow  # waits out a real timeout
 def test_a_slow_jwks_url_is_a_401_with_a_reason_in_the_log(
     tmp_path: Path, keys: Keys, log_text: io.StringIO
 ) -> None:

@@ -42,6 +42,7 @@ def test_an_answer_over_the_byte_cap_is_412(upstream: str) -> None:
     assert "exceed the 1048576 bytes allowed" in fetch(f"{upstream}/huge", "Patient/1")
 
 
+@pytest.mark.slow  # waits out a real timeout
 def test_a_trickling_answer_runs_into_the_calls_deadline(upstream: str) -> None:
     assert "longer than the 1.5 s allowed" in fetch(f"{upstream}/slow", "Patient/1")
 
