@@ -105,7 +105,7 @@ def _entry(index: int, entry: _Entry, relevance: Relevance, unread: dict[int, st
     why = relevance.why_unread(resource)
     if why is not None:
         unread[index] = why
-    elif resource.get("resourceType") in READ_TYPES:
+    elif type(rtype := resource.get("resourceType")) is str and rtype in READ_TYPES:
         resource = msgspec.json.decode(raw)
     made["resource"] = resource
     return made

@@ -4,19 +4,27 @@ the full parse, so that answers and errors are the full parse's."""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.assess.fhir import READ_TYPES
-from service.assess.parse import Limits, parse_json
+from service.assess.parse import Limits, parse_json, read_body
+from service.assess.pipeline import Pipeline
 from service.assess.relevance import Relevance, unread_entries
 from service.assess.skim import skim_bundle
-from service.knowledge import Knowledge
+from service.errors import SpinefootError
+from service.knowledge import Knowledge, load_knowledge
 from tests.support.assess import post_bundle
-from tests.support.paths import REALWORLD, SAMPLE_FILES, SAMPLES
+from tests.support.paths import FIXED_NOW, KNOWLEDGE, REALWORLD, SAMPLE_FILES, SAMPLES
 
 BUNDLES = [
     p
@@ -25,6 +33,10 @@ BUNDLES = [
 ]
 PATIENT = "urn:uuid:b0cb9f22-750c-3450-29cb-1a0532d1f750"  # sample 01's Patient
 BODY_WEIGHT = {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}
+# What the steps after skimming read of a resource that is not read: the notes (type), the
+# reference index (type, id), bdl-7 (meta.versionId), the one-subject check (subject) and
+# relevance (the codes)
+HEADER = ("resourceType", "id", "meta", "subject", "code", "component", "medicationCodeableConcept")
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +77,7 @@ def test_what_is_read_is_decoded_as_the_full_parse_decodes_it(path: Path, releva
         }
         resource, original = entry["resource"], whole["resource"]
         if i in unread or original["resourceType"] not in READ_TYPES:
-            assert resource == {k: original[k] for k in resource}  # a header: a part, unchanged
-            assert resource["resourceType"] == original["resourceType"]
-            assert "id" not in original or resource["id"] == original["id"]
+            assert resource == {k: original[k] for k in HEADER if k in original}
         else:
             assert resource == original
 
@@ -118,6 +128,17 @@ def test_an_unread_resource_changes_nothing_whatever_it_holds(value: bytes, clie
     assert odd.get_json() == plain.get_json()
 
 
+def test_an_unread_resource_about_someone_else_is_still_a_422(client: FlaskClient) -> None:
+    body = with_unread(b'{"value": 70, "unit": "kg"}').replace(
+        b'"subject": {"reference": "urn:uuid:b0cb9f22-750c-3450-29cb-1a0532d1f750"}, "valueQuantity"',
+        b'"subject": {"reference": "Patient/someone-else"}, "valueQuantity"',
+    )
+    assert b"someone-else" in body
+    response = post_bundle(client, body)
+    assert response.status_code == 422
+    assert "a subject other than its Patient" in response.get_data(as_text=True)
+
+
 def test_an_unread_resource_that_is_not_utf8_is_still_a_400(client: FlaskClient) -> None:
     response = post_bundle(client, with_unread(b'"\xff"'))
     assert response.status_code == 400
@@ -134,3 +155,83 @@ def test_an_unpaired_surrogate_in_an_unread_resource_is_still_a_400(client: Flas
     response = post_bundle(client, with_unread(b'"\\ud800"'))
     assert response.status_code == 400
     assert "surrogate" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- skimmed or whole: one answer
+
+_MEMBERS = [
+    "resourceType",
+    "id",
+    "meta",
+    "subject",
+    "code",
+    "component",
+    "coding",
+    "system",
+    "reference",
+    "status",
+    "valueQuantity",
+    "entry",
+    "resource",
+    "fullUrl",
+    "x",
+]
+_CODES = ["29463-7", "267064002", "M54.16", "M54.1", "G83.4", "8867-4", ""]
+_ODD_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(_CODES + ["http://loinc.org", "http://snomed.info/sct", PATIENT, "Observation"])
+    | st.sampled_from([{"reference": "Patient/someone-else"}, {"reference": PATIENT}, BODY_WEIGHT]),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(_MEMBERS), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_SAMPLES = [json.loads(p.read_text()) for p in SAMPLE_FILES]
+_UNREAD = json.loads(with_unread(b'{"value": 70, "unit": "kg"}'))["entry"][-1]  # a body weight
+
+
+@cache
+def _pipeline() -> Pipeline:
+    return Pipeline(load_knowledge(KNOWLEDGE))
+
+
+def _answer(assess: Callable[[], Any]) -> Any:
+    """The resource, or the issues of the error: what the service would answer with."""
+    try:
+        return assess().resource
+    except SpinefootError as exc:
+        return type(exc).__name__, [(i.code, i.diagnostics, i.expression) for i in exc.issues]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sample=st.sampled_from(range(len(_SAMPLES))),
+    where=st.integers(min_value=0, max_value=40),
+    member=st.sampled_from(_MEMBERS),
+    value=_ODD_VALUES,
+    ascii_only=st.booleans(),
+)
+def test_a_skimmed_body_is_answered_as_the_whole_parse_answers_it(
+    sample: int, where: int, member: str, value: Any, ascii_only: bool
+) -> None:
+    """Any member of any entry's resource (or of the entry) set to any JSON value: skimming
+    (what $assess does) and parsing whole give the same RiskAssessment or the same errors."""
+    pipeline = _pipeline()
+    bundle = copy.deepcopy(_SAMPLES[sample])
+    if bundle["resourceType"] != "Bundle" or not bundle.get("entry"):
+        return
+    bundle["entry"].append(copy.deepcopy(_UNREAD))
+    entry = bundle["entry"][where % len(bundle["entry"])]
+    target = entry["resource"] if where % 2 and isinstance(entry.get("resource"), dict) else entry
+    target[member] = value
+    body = json.dumps(bundle, ensure_ascii=ascii_only).encode()
+    now = lambda: FIXED_NOW  # noqa: E731
+    whole = _answer(
+        lambda: pipeline.assess_bundle(read_body(body, None, now, pipeline.limits).bundle, FIXED_NOW)
+    )
+    skimmed = _answer(lambda: pipeline.assess_body(body, None, now))
+    assert skimmed == whole
