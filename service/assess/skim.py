@@ -27,15 +27,22 @@ _UNSET = msgspec.UNSET
 
 
 class _Header(msgspec.Struct):
-    """What is read of a resource that is not decoded whole (other members are skipped)."""
+    """What is read of a resource that is not decoded whole (other members are skipped). The
+    members relevance decides by stay raw bytes: resources alike in them (a chart's hundreds of
+    vital signs) are decided once a request."""
 
     resourceType: Any = _UNSET  # noqa: N815 (FHIR's names)
     id: Any = _UNSET
     meta: Any = _UNSET
-    subject: Any = _UNSET
-    code: Any = _UNSET
-    component: Any = _UNSET
-    medicationCodeableConcept: Any = _UNSET  # noqa: N815
+    subject: msgspec.Raw | msgspec.UnsetType = _UNSET
+    code: msgspec.Raw | msgspec.UnsetType = _UNSET
+    component: msgspec.Raw | msgspec.UnsetType = _UNSET
+    medicationCodeableConcept: msgspec.Raw | msgspec.UnsetType = _UNSET  # noqa: N815
+
+
+_DECIDED_BY = ("subject", "code", "component", "medicationCodeableConcept")
+# why a resource is not read (None: it is) and the members it was decided by, decoded
+_Decision = tuple[str | None, dict[str, Any]]
 
 
 class _Entry(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,7 +62,6 @@ class _Entry(msgspec.Struct, forbid_unknown_fields=True):
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _HEADER = msgspec.json.Decoder(_Header)
-_HEADER_FIELDS = _Header.__struct_fields__
 _ENTRY_FIELDS = _Entry.__struct_fields__
 
 
@@ -91,21 +97,50 @@ def _utf8(body: bytes) -> bool:
 
 
 def _entries(raw: msgspec.Raw, relevance: Relevance, unread: dict[int, str]) -> list[dict[str, Any]]:
-    return [_entry(i, entry, relevance, unread) for i, entry in enumerate(_ENTRIES.decode(raw))]
+    decided: dict[tuple[Any, ...], _Decision] = {}
+    return [_entry(i, entry, relevance, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))]
 
 
-def _entry(index: int, entry: _Entry, relevance: Relevance, unread: dict[int, str]) -> dict[str, Any]:
+def _entry(
+    index: int,
+    entry: _Entry,
+    relevance: Relevance,
+    unread: dict[int, str],
+    decided: dict[tuple[Any, ...], _Decision],
+) -> dict[str, Any]:
     """The entry as the full parse makes it, its resource decoded whole or as a header."""
     made = {name: value for name in _ENTRY_FIELDS if (value := getattr(entry, name)) is not _UNSET}
     raw = made.get("resource")
     if raw is None:
         return made
     header = _HEADER.decode(raw)
-    resource = {name: value for name in _HEADER_FIELDS if (value := getattr(header, name)) is not _UNSET}
-    why = relevance.why_unread(resource)
+    rtype = header.resourceType
+    raws = tuple(
+        None if (member := getattr(header, name)) is _UNSET else bytes(member) for name in _DECIDED_BY
+    )
+    key = (rtype, *raws) if type(rtype) is str else None  # anything else is not hashable, or rare
+    decision = decided.get(key) if key else None
+    if decision is None:
+        decision = _decision(rtype, raws, relevance)
+        if key:
+            decided[key] = decision
+    why, members = decision
+    if why is None and type(rtype) is str and rtype in READ_TYPES:
+        made["resource"] = msgspec.json.decode(raw)
+        return made
     if why is not None:
         unread[index] = why
-    elif type(rtype := resource.get("resourceType")) is str and rtype in READ_TYPES:
-        resource = msgspec.json.decode(raw)
+    resource = dict(members)
+    for name in ("id", "meta"):
+        if (value := getattr(header, name)) is not _UNSET:
+            resource[name] = value
     made["resource"] = resource
     return made
+
+
+def _decision(rtype: Any, raws: tuple[bytes | None, ...], relevance: Relevance) -> _Decision:
+    members: dict[str, Any] = {} if rtype is _UNSET else {"resourceType": rtype}
+    members.update(
+        (name, msgspec.json.decode(r)) for name, r in zip(_DECIDED_BY, raws, strict=True) if r is not None
+    )
+    return relevance.why_unread(members), members
