@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
+GRACE = 45  # seconds a stopping server may take: gunicorn's graceful timeout, 30 s, and some
+
 
 @dataclass
 class Server:
@@ -29,16 +31,23 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> str:
-        """SIGTERM, then everything the server wrote to stderr."""
+        """SIGTERM, then everything the server wrote to stderr. gunicorn gives workers up to
+        its graceful timeout (30 s by default) to finish, so this waits longer than that; a
+        server that is still running then is killed, and its log is read and closed anyway."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        if not self.log.closed:
-            self.log.seek(0)
-            self.output = self.log.read().decode()
-            self.log.close()
-        if self.data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            self.process.wait(timeout=GRACE)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            if not self.log.closed:
+                self.log.seek(0)
+                self.output = self.log.read().decode()
+                self.log.close()
+            if self.data_dir:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.output
 
 
