@@ -93,7 +93,7 @@ def _assess_partitions(pool: ProcessPoolExecutor, workers: int, work: Path, coun
     pending = [i for i in range(count) if not _result_path(work, i).exists()]
     progress = _Progress(count, count - len(pending))
     try:
-        running: set[Future[int]] = set()
+        running: set[Future[tuple[int, float]]] = set()
         queue = iter(pending)
         for index in queue:  # at most two partitions per worker in flight
             running.add(pool.submit(assess_partition, work, index))
@@ -102,7 +102,7 @@ def _assess_partitions(pool: ProcessPoolExecutor, workers: int, work: Path, coun
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                progress.partition_done(future.result())
+                progress.partition_done(*future.result())
                 nxt = next(queue, None)
                 if nxt is not None:
                     running.add(pool.submit(assess_partition, work, nxt))
@@ -124,9 +124,11 @@ def _worker_start(knowledge_dir: str | None, as_of: str) -> None:
 _WORKER: dict[str, Any] = {}  # this worker process's settings, set by _worker_start
 
 
-def assess_partition(work: Path, index: int) -> int:
-    """Assess one partition's patients in id order; the results file appears whole or not."""
+def assess_partition(work: Path, index: int) -> tuple[int, float]:
+    """Assess one partition's patients in id order; the results file appears whole or not.
+    Returns the patients and the seconds spent in the pipeline itself."""
     patient_assessor = assessor(_WORKER["knowledge_dir"], _WORKER["as_of"])
+    pipeline_before = patient_assessor.pipeline_seconds
     patients = read_partition(partition_path(work / "partitions", index))
     target = _result_path(work, index)
     partial = target.with_name(target.name + ".partial")
@@ -134,7 +136,7 @@ def assess_partition(work: Path, index: int) -> int:
         for patient in sorted(patients):
             stream.write(patient_assessor.assess(patient, patients[patient]).encode() + "\n")
     os.replace(partial, target)
-    return len(patients)
+    return len(patients), patient_assessor.pipeline_seconds - pipeline_before
 
 
 def _result_path(work: Path, index: int) -> Path:
@@ -157,15 +159,16 @@ class _Progress:
     """A bar on a terminal; a plain line per partition otherwise (logs)."""
 
     def __init__(self, total: int, done: int) -> None:
-        self.total, self.done, self.patients = total, done, 0
+        self.total, self.done, self.patients, self.pipeline_seconds = total, done, 0, 0.0
         self.started = time.perf_counter()
         self.bar = tqdm(
             total=total, initial=done, unit="partition", file=sys.stderr, disable=not sys.stderr.isatty()
         )
 
-    def partition_done(self, patients: int) -> None:
+    def partition_done(self, patients: int, pipeline_seconds: float) -> None:
         self.done += 1
         self.patients += patients
+        self.pipeline_seconds += pipeline_seconds
         rate = self.patients / max(time.perf_counter() - self.started, 1e-9)
         if self.bar.disable:
             log.info(
@@ -180,4 +183,12 @@ class _Progress:
             self.bar.update()
 
     def close(self) -> None:
+        """Ends the bar; the log keeps how long this run assessed, and how much of that the
+        pipeline itself took (summed over the workers), which the benchmark compares."""
         self.bar.close()
+        log.info(
+            "screen: assessed %d patients in %.1f s; pipeline %.1f s over all workers",
+            self.patients,
+            time.perf_counter() - self.started,
+            self.pipeline_seconds,
+        )

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import IO
 
 from service.assess.fhir import READ_TYPES
-from service.assess.parse import decode_json
 from service.screen.export import Export, lines
-from service.screen.patient import Position, patient_key
+from service.screen.patient import Position, line_header, patient_key
 
 NOT_JSON, NO_PATIENT = "not a JSON resource", "no Patient/<id> subject"
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -39,10 +38,10 @@ def classify(text: bytes, file_type: str | None) -> tuple[str | None, str]:
     if file_type is not None and file_type not in READ_TYPES:
         return None, ""
     try:
-        resource = decode_json(text)
-    except ValueError:
+        resource = line_header(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past what a decoder follows
         return None, NOT_JSON
-    if not isinstance(resource, dict):
+    if resource is None:
         return None, NOT_JSON
     if resource.get("resourceType") not in READ_TYPES:
         return None, ""

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from service.assess.dates import parse_instant
 from service.assess.parse import decode_json
@@ -71,12 +74,9 @@ class Result:
         return cls(patient, kind, line, Tally(pathway, tuple(conclusions), tuple(flags), duplicates))
 
 
-def patient_key(resource: Any, block_patient: str | None = None) -> str | None:
+def patient_key(resource: dict[str, Any]) -> str | None:
     """The id of the patient a resource belongs to: its own id for a Patient, else its
-    `subject`/`patient` reference `Patient/<id>` (relative or absolute); in a file organised by
-    patient, a resource without one belongs to the block's Patient."""
-    if not isinstance(resource, dict):
-        return None
+    `subject`/`patient` reference `Patient/<id>` (relative or absolute)."""
     if resource.get("resourceType") == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) and rid else None
@@ -87,44 +87,86 @@ def patient_key(resource: Any, block_patient: str | None = None) -> str | None:
             parts = text.rstrip("/").split("/")
             if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
                 return parts[-1]
-    return block_patient
+    return None
 
 
-def patient_bundle(lines: Iterable[tuple[Position, bytes]]) -> tuple[dict[str, Any], int]:
-    """A collection Bundle of one patient's resources in export order, and how many duplicates
-    by (type, id) were dropped (the first copy is kept). Entries have no fullUrl, so references
-    and `basis` read `Type/<id>` (contract §5)."""
+class _Header(msgspec.Struct):
+    """What the engines look at in an export line; msgspec skips every other member."""
+
+    resourceType: Any = msgspec.UNSET  # noqa: N815 (FHIR's names)
+    id: Any = msgspec.UNSET
+    subject: Any = msgspec.UNSET
+    patient: Any = msgspec.UNSET
+
+
+_HEADER = msgspec.json.Decoder(_Header)
+_HEADER_FIELDS = _Header.__struct_fields__
+
+
+def line_header(text: bytes) -> dict[str, Any] | None:
+    """The line's resourceType, id, subject and patient, as `json.loads` reads them, or None
+    when the line is not a JSON object; ValueError when it is not JSON. Only an ASCII line is
+    skimmed (msgspec does not check the bytes of the strings it skips); msgspec refuses what
+    the standard library reads leniently (NaN, an unpaired surrogate), which goes to the full
+    decode, as does every line that is not ASCII."""
+    if text.isascii():
+        try:
+            header = _HEADER.decode(text)
+        except msgspec.DecodeError:
+            pass
+        else:
+            return {n: v for n in _HEADER_FIELDS if (v := getattr(header, n)) is not msgspec.UNSET}
+    resource = decode_json(text)
+    return {n: resource[n] for n in _HEADER_FIELDS if n in resource} if isinstance(resource, dict) else None
+
+
+def patient_body(lines: Iterable[tuple[Position, bytes]]) -> tuple[bytes, int]:
+    """A collection Bundle (JSON) of one patient's export lines in export order, and how many
+    duplicates by (type, id) were dropped (the first copy is kept). Each line is one JSON
+    object (the engines place no other), so the lines are joined as they are: the pipeline
+    skims what it does not read, as it does for `$assess`. Entries have no fullUrl, so
+    references and `basis` read `Type/<id>` (contract §5)."""
     seen: set[tuple[str, str]] = set()
     entries, duplicates = [], 0
     for _, text in sorted(lines, key=lambda item: item[0]):
-        resource = decode_json(text)
-        key = (str(resource.get("resourceType")), str(resource.get("id")))
-        if resource.get("id") is not None and key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        entries.append({"resource": resource})
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}, duplicates
+        header = line_header(text) or {}
+        if header.get("id") is not None:
+            key = (str(header.get("resourceType")), str(header["id"]))
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+        entries.append(b'{"resource":%s}' % text)
+    return b'{"resourceType":"Bundle","type":"collection","entry":[%s]}' % b",".join(entries), duplicates
 
 
 class PatientAssessor:
-    """One worker process's pipeline and evaluation instant."""
+    """One worker process's pipeline and evaluation instant, and the time spent in the
+    pipeline itself (engines log it beside their wall time: the rest is their overhead)."""
 
     def __init__(self, pipeline: Pipeline, as_of: datetime) -> None:
         self.pipeline, self.as_of = pipeline, as_of
+        self.pipeline_seconds = 0.0
 
     def assess(self, patient: str, lines: Iterable[tuple[Position, bytes]]) -> Result:
         """Never raises for one patient's data: what cannot be assessed is an OperationOutcome
         naming the patient, so one patient never stops a run."""
-        bundle, duplicates = patient_bundle(lines)
+        body, duplicates = patient_body(lines)
+        started = time.perf_counter()
         try:
-            resource = self.pipeline.assess_bundle(bundle, self.as_of).resource
+            resource = self.pipeline.assess_body(body, None, self._as_of).resource
         except SpinefootError as exc:
             return _not_assessed(patient, exc.issues, duplicates)
         except Exception as exc:  # a defect: reported per patient, logged without patient data
             log.error("screen: unexpected %s assessing a patient", type(exc).__name__)
             return _not_assessed(patient, [Issue("exception", "unexpected error; see the log")], duplicates)
+        finally:
+            self.pipeline_seconds += time.perf_counter() - started
         return Result(patient, RISK_ASSESSMENT, output_line(resource), tally(resource, duplicates))
+
+    def _as_of(self) -> datetime:
+        """The run's instant, as the pipeline asks for an instant the body does not give."""
+        return self.as_of
 
 
 def output_line(resource: dict[str, Any]) -> str:
