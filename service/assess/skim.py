@@ -4,14 +4,14 @@ A real chart holds thousands of resources no rule reads, and building each one's
 costs more than all the rest of an assessment. msgspec finds every entry's resource as raw
 bytes without building it; a resource of a type the service reads is decoded whole when
 `Relevance` reads it (and always for a Patient), and every other one only as far as the
-one-subject check, the reference index and the notes look (its header: type, id, meta,
-subject and the codes relevance decides by).
+one-subject check, the reference index and the notes look (its header: type, id, subject
+and the codes relevance decides by).
 
 msgspec reads every JSON value it accepts exactly as the standard library does (numbers of any
 size, duplicate keys, escapes) and refuses what the standard library reads leniently (NaN, a
 BOM, an unpaired surrogate, a number past a float's range): a body it refuses, a body that is
-not UTF-8 or that has an entry key R4 does not define, gets None, and the caller parses it whole,
-so its answer and its errors are those of the full parse.
+not UTF-8, that has an entry key R4 does not define or entries sharing a fullUrl, gets None,
+and the caller parses it whole, so its answer and its errors are those of the full parse.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ _UNSET = msgspec.UNSET
 class _Header(msgspec.Struct):
     """What is read of a resource that is not decoded whole (other members are skipped). The
     members relevance decides by stay raw bytes: resources alike in them (a chart's hundreds of
-    vital signs) are decided once a request."""
+    vital signs) are decided once a request. `meta` is not read: bdl-7 looks at its versionId
+    only for entries that share a fullUrl, and such a body is parsed whole."""
 
     resourceType: Any = _UNSET  # noqa: N815 (FHIR's names)
     id: Any = _UNSET
-    meta: Any = _UNSET
     subject: msgspec.Raw | msgspec.UnsetType = _UNSET
     code: msgspec.Raw | msgspec.UnsetType = _UNSET
     component: msgspec.Raw | msgspec.UnsetType = _UNSET
@@ -80,7 +80,7 @@ def skim_bundle(body: bytes, relevance: Relevance) -> tuple[dict[str, Any], dict
             name: _entries(raw, relevance, unread) if name == "entry" else msgspec.json.decode(raw)
             for name, raw in members.items()
         }
-    except (msgspec.DecodeError, RecursionError):  # a ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError, _ParseWhole):  # a ValidationError is a DecodeError
         return None
     return bundle, unread
 
@@ -98,7 +98,15 @@ def _utf8(body: bytes) -> bool:
 
 def _entries(raw: msgspec.Raw, relevance: Relevance, unread: dict[int, str]) -> list[dict[str, Any]]:
     decided: dict[tuple[Any, ...], _Decision] = {}
-    return [_entry(i, entry, relevance, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))]
+    entries = [_entry(i, entry, relevance, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))]
+    full_urls = [entry["fullUrl"] for entry in entries if "fullUrl" in entry]
+    if not all(type(url) is str for url in full_urls) or len(set(full_urls)) != len(full_urls):
+        raise _ParseWhole  # bdl-7 tells such entries apart by the meta that is not skimmed
+    return entries
+
+
+class _ParseWhole(Exception):
+    """The body is one skimming does not read as the full parse would."""
 
 
 def _entry(
@@ -115,8 +123,17 @@ def _entry(
         return made
     header = _HEADER.decode(raw)
     rtype = header.resourceType
-    raws = tuple(
-        None if (member := getattr(header, name)) is _UNSET else bytes(member) for name in _DECIDED_BY
+    subject, code, component, medication = (
+        header.subject,
+        header.code,
+        header.component,
+        header.medicationCodeableConcept,
+    )
+    raws = (  # as _DECIDED_BY, spelt out: this runs for every entry of a chart
+        None if subject is _UNSET else bytes(subject),
+        None if code is _UNSET else bytes(code),
+        None if component is _UNSET else bytes(component),
+        None if medication is _UNSET else bytes(medication),
     )
     key = (rtype, *raws) if type(rtype) is str else None  # anything else is not hashable, or rare
     decision = decided.get(key) if key else None
@@ -131,9 +148,8 @@ def _entry(
     if why is not None:
         unread[index] = why
     resource = dict(members)
-    for name in ("id", "meta"):
-        if (value := getattr(header, name)) is not _UNSET:
-            resource[name] = value
+    if header.id is not _UNSET:
+        resource["id"] = header.id
     made["resource"] = resource
     return made
 
