@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import random
 import re
 import subprocess
@@ -227,6 +228,8 @@ def _section(
     ]
     lines = [
         f"\n{BEGIN}\n## Population screening (`spinefoot screen`)\n",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC on the machine above; "
+        f"load average (1/5/15 min) at the end {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.\n",
         f"`python -m benchmarks.screen` (about {seconds / 60:.0f} minutes): generated patients "
         f"(a sample's clinical resources plus {FILLER} Synthea resources each, one NDJSON file per "
         "type), each run a fresh `spinefoot screen` process. Peak RSS is the largest sum over "
