@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.assess.dates import parse_instant
 from service.assess.pipeline import Pipeline
 from service.knowledge import Knowledge
 from service.screen.partition import NO_PATIENT, NOT_JSON, classify
@@ -124,8 +125,6 @@ def test_a_patient_body_keeps_the_first_of_each_type_and_id_in_export_order() ->
 
 @pytest.fixture(scope="module")
 def patient_assessor(kb: Knowledge) -> PatientAssessor:
-    from service.assess.dates import parse_instant
-
     return PatientAssessor(Pipeline(kb), parse_instant(AS_OF))
 
 
