@@ -8,7 +8,6 @@ use (service.assess.relevance), are never validated: they are skipped and named 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
@@ -30,7 +29,6 @@ READ_TYPES = frozenset(
 )
 
 _ENTRY_PARTS = frozenset({"fullUrl", "resource", "request", "search", "response"})
-_URI = re.compile(r"[^\s]+")
 
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -152,12 +150,13 @@ def validate_resource(resource: dict[str, Any], path: str | None = None) -> list
 
 
 def _plain_entry(entry: Any) -> bool:
-    """An entry the envelope's model is certain to accept (a fullUrl without spaces, and the
-    parts validated on their own or ignored): the model costs ~15 µs an entry, this ~0.3."""
-    if type(entry) is not dict or not entry.keys() <= _ENTRY_PARTS:
+    """An entry the envelope's model is certain to accept (a fullUrl that is not empty and holds
+    no whitespace, where the model's uri allows `\\S*`, and the parts validated on their own or
+    ignored): the model costs ~15 µs an entry, this ~0.3."""
+    if type(entry) is not dict or not _ENTRY_PARTS.issuperset(entry):
         return False
     full_url = entry.get("fullUrl", "-")
-    return type(full_url) is str and _URI.fullmatch(full_url) is not None
+    return type(full_url) is str and full_url.split() == [full_url]  # str.split's whitespace is regex's \\s
 
 
 def _without_resource(entry: Any) -> Any:

@@ -5,13 +5,16 @@ costs more than all the rest of an assessment. msgspec finds every entry's resou
 bytes without building it; a resource of a type the service reads is decoded whole when
 `Relevance` reads it (and always for a Patient), and every other one only as far as the
 one-subject check, the reference index and the notes look (its header: type, id, subject
-and the codes relevance decides by).
+and the codes relevance decides by). An entry's `request`, `search` and `response`, which the
+service ignores (contract §2), are not decoded either. Each raw value is held to the nesting
+limit by itself, so that no byte of the body escapes it.
 
 msgspec reads every JSON value it accepts exactly as the standard library does (numbers of any
 size, duplicate keys, escapes) and refuses what the standard library reads leniently (NaN, a
 BOM, an unpaired surrogate, a number past a float's range): a body it refuses, a body that is
-not UTF-8, that has an entry key R4 does not define or entries sharing a fullUrl, gets None,
-and the caller parses it whole, so its answer and its errors are those of the full parse.
+not UTF-8 or nests past the limit, that has an entry key R4 does not define or entries sharing
+a fullUrl, gets None, and the caller parses it whole, so its answer and its errors are those of
+the full parse.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import msgspec
 
 from service.assess.fhir import READ_TYPES
+from service.assess.nesting import nests_deeper
 from service.assess.relevance import Relevance
 
 _UNSET = msgspec.UNSET
@@ -45,31 +49,33 @@ _DECIDED_BY = ("subject", "code", "component", "medicationCodeableConcept")
 _Decision = tuple[str | None, dict[str, Any]]
 
 
+_Value = msgspec.Raw | msgspec.UnsetType
+
+
 class _Entry(msgspec.Struct, forbid_unknown_fields=True):
-    """R4's BundleEntry members; any other member sends the body to the full parse."""
+    """The BundleEntry members of R4 that bundles use; any other member (R4's `link`, `id`,
+    `extension`, all rare, or one R4 does not define) sends the body to the full parse."""
 
     fullUrl: Any = _UNSET  # noqa: N815
-    resource: msgspec.Raw | msgspec.UnsetType = _UNSET
-    request: Any = _UNSET
-    search: Any = _UNSET
-    response: Any = _UNSET
-    link: Any = _UNSET
-    id: Any = _UNSET
-    extension: Any = _UNSET
-    modifierExtension: Any = _UNSET  # noqa: N815
+    resource: _Value = _UNSET
+    request: _Value = _UNSET
+    search: _Value = _UNSET
+    response: _Value = _UNSET
 
 
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
 _HEADER = msgspec.json.Decoder(_Header)
-_ENTRY_FIELDS = _Entry.__struct_fields__
+_ENTRY_LEVEL = 3  # the body, its entry array and the entry: an entry's members nest below
 
 
-def skim_bundle(body: bytes, relevance: Relevance) -> tuple[dict[str, Any], dict[int, str]] | None:
+def skim_bundle(
+    body: bytes, relevance: Relevance, max_depth: int
+) -> tuple[dict[str, Any], dict[int, str]] | None:
     """The Bundle, with only the resources that are read decoded whole, and the entries not read
     (index -> why, as `Relevance.why_unread`); None when the body must be parsed whole. The
     caller has ruled out surrogate escapes, which msgspec refuses when unpaired."""
-    if not _utf8(body):
+    if not _utf8(body) or max_depth < _ENTRY_LEVEL:
         return None
     unread: dict[int, str] = {}
     try:
@@ -77,7 +83,9 @@ def skim_bundle(body: bytes, relevance: Relevance) -> tuple[dict[str, Any], dict
         if bytes(members.get("resourceType", b"")) != b'"Bundle"' or "entry" not in members:
             return None
         bundle = {
-            name: _entries(raw, relevance, unread) if name == "entry" else msgspec.json.decode(raw)
+            name: _entries(raw, relevance, max_depth - _ENTRY_LEVEL, unread)
+            if name == "entry"
+            else _decoded(raw, max_depth - 1)
             for name, raw in members.items()
         }
     except (msgspec.DecodeError, RecursionError, _ParseWhole):  # a ValidationError is a DecodeError
@@ -96,9 +104,14 @@ def _utf8(body: bytes) -> bool:
     return True
 
 
-def _entries(raw: msgspec.Raw, relevance: Relevance, unread: dict[int, str]) -> list[dict[str, Any]]:
+def _entries(
+    raw: msgspec.Raw, relevance: Relevance, limit: int, unread: dict[int, str]
+) -> list[dict[str, Any]]:
+    """`limit`: the levels an entry's members may nest."""
     decided: dict[tuple[Any, ...], _Decision] = {}
-    entries = [_entry(i, entry, relevance, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))]
+    entries = [
+        _entry(i, entry, relevance, limit, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))
+    ]
     full_urls = [entry["fullUrl"] for entry in entries if "fullUrl" in entry]
     if not all(type(url) is str for url in full_urls) or len(set(full_urls)) != len(full_urls):
         raise _ParseWhole  # bdl-7 tells such entries apart by the meta that is not skimmed
@@ -109,18 +122,33 @@ class _ParseWhole(Exception):
     """The body is one skimming does not read as the full parse would."""
 
 
+def _decoded(raw: msgspec.Raw, limit: int) -> Any:
+    """A raw value decoded, if it nests no deeper than `limit`."""
+    text = bytes(raw)
+    if nests_deeper(text, limit):
+        raise _ParseWhole  # the full parse rejects the body
+    return msgspec.json.decode(text)
+
+
 def _entry(
     index: int,
     entry: _Entry,
     relevance: Relevance,
+    limit: int,
     unread: dict[int, str],
     decided: dict[tuple[Any, ...], _Decision],
 ) -> dict[str, Any]:
-    """The entry as the full parse makes it, its resource decoded whole or as a header."""
-    made = {name: value for name in _ENTRY_FIELDS if (value := getattr(entry, name)) is not _UNSET}
-    raw = made.get("resource")
-    if raw is None:
+    """The entry as the full parse makes it, less the members the service ignores, its resource
+    decoded whole or as a header."""
+    for ignored in (entry.request, entry.search, entry.response):  # held to the limit, then left out
+        if ignored is not _UNSET and nests_deeper(bytes(ignored), limit):
+            raise _ParseWhole
+    made = {} if entry.fullUrl is _UNSET else {"fullUrl": entry.fullUrl}
+    if entry.resource is _UNSET:
         return made
+    raw = bytes(entry.resource)
+    if nests_deeper(raw, limit):
+        raise _ParseWhole
     header = _HEADER.decode(raw)
     rtype = header.resourceType
     subject, code, component, medication = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 from service.assess.dates import parse_instant
 from service.assess.fact import FactSet
 from service.assess.facts import build_facts
+from service.assess.fhir import _plain_entry
 from service.assess.intake import read_bundle
 from service.assess.relevance import TEXT_ONLY, UNKNOWN, Relevance
 from service.errors import SpinefootError
@@ -291,6 +293,15 @@ def test_most_of_a_real_chart_is_not_read(relevance: Relevance) -> None:
 
 
 # ---------------------------------------------------------------- the envelope
+
+
+def test_an_entry_skips_the_envelope_model_only_with_a_full_url_free_of_whitespace() -> None:
+    """Every code point: the fullUrls that skip the model are those the regex `[^\\s]+` matches."""
+    no_space = re.compile(r"[^\s]+")
+    urls = ["", *(f"urn:x{chr(c)}" for c in range(0x110000))]
+    skipping = [url for url in urls if _plain_entry({"fullUrl": url, "resource": {}})]
+    assert skipping == [url for url in urls if no_space.fullmatch(url)]
+    assert len(skipping) == 0x110000 - 29  # all but the empty one and the 29 whitespace code points
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ BODY_WEIGHT = {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}
 # What the steps after skimming read of a resource that is not read: the notes (type), the
 # reference index (type, id), the one-subject check (subject) and relevance (the codes)
 HEADER = ("resourceType", "id", "subject", "code", "component", "medicationCodeableConcept")
+IGNORED = ("request", "search", "response")  # entry members the service does not read (contract §2)
+LIMIT = Limits().max_depth
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def with_unread(value: bytes) -> bytes:
 def test_what_is_read_is_decoded_as_the_full_parse_decodes_it(path: Path, relevance: Relevance) -> None:
     body = path.read_bytes()
     full = parse_json(body, Limits())
-    skimmed = skim_bundle(body, relevance)
+    skimmed = skim_bundle(body, relevance, LIMIT)
     assert skimmed is not None
     bundle, unread = skimmed
     assert unread == unread_entries(full, relevance)
@@ -70,9 +72,9 @@ def test_what_is_read_is_decoded_as_the_full_parse_decodes_it(path: Path, releva
     }
     assert len(bundle["entry"]) == len(full["entry"])
     for i, (entry, whole) in enumerate(zip(bundle["entry"], full["entry"], strict=True)):
-        assert entry.keys() == whole.keys()
+        assert entry.keys() == whole.keys() - set(IGNORED)
         assert {k: v for k, v in entry.items() if k != "resource"} == {
-            k: v for k, v in whole.items() if k != "resource"
+            k: v for k, v in whole.items() if k not in ("resource", *IGNORED)
         }
         resource, original = entry["resource"], whole["resource"]
         if i in unread or original["resourceType"] not in READ_TYPES:
@@ -83,7 +85,7 @@ def test_what_is_read_is_decoded_as_the_full_parse_decodes_it(path: Path, releva
 
 def test_most_of_a_real_chart_is_only_skimmed(relevance: Relevance) -> None:
     largest = max(REALWORLD.glob("synthea/*/*.json"), key=lambda p: p.stat().st_size)
-    skimmed = skim_bundle(largest.read_bytes(), relevance)
+    skimmed = skim_bundle(largest.read_bytes(), relevance, LIMIT)
     assert skimmed is not None
     bundle, unread = skimmed
     headers = [e for e in bundle["entry"] if "status" not in e["resource"] and "gender" not in e["resource"]]
@@ -102,6 +104,7 @@ def test_most_of_a_real_chart_is_only_skimmed(relevance: Relevance) -> None:
         (b'{"resourceType": "Bundle", "entry": {}}', "entries that are not a list"),
         (b'{"resourceType": "Bundle", "entry": [{"resource": 5}]}', "a resource that is no object"),
         (b'{"resourceType": "Bundle", "entry": [{"fulUrl": "x"}]}', "an entry member R4 does not have"),
+        (b'{"resourceType": "Bundle", "entry": [{"link": []}]}', "an entry member bundles rarely use"),
         (
             b'{"resourceType": "Bundle", "entry": [{"fullUrl": "urn:x"}, {"fullUrl": "urn:x"}]}',
             "entries sharing a fullUrl, which bdl-7 tells apart by meta.versionId",
@@ -117,7 +120,7 @@ def test_most_of_a_real_chart_is_only_skimmed(relevance: Relevance) -> None:
 def test_what_skimming_is_not_sure_of_goes_to_the_full_parse(
     body: bytes, why: str, relevance: Relevance
 ) -> None:
-    assert skim_bundle(body, relevance) is None, why
+    assert skim_bundle(body, relevance, LIMIT) is None, why
 
 
 @pytest.mark.parametrize(
@@ -236,3 +239,39 @@ def test_a_skimmed_body_is_answered_as_the_whole_parse_answers_it(
     )
     skimmed = _answer(lambda: pipeline.assess_body(body, None, now))
     assert skimmed == whole
+
+
+def _nested(levels: int) -> Any:
+    """A JSON value `levels` deep, objects and arrays in turn."""
+    value: Any = "x"
+    for i in range(levels):
+        value = [value] if i % 2 else {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("over", [0, 1], ids=["at the limit", "one past it"])
+@pytest.mark.parametrize(
+    ("where", "above"),
+    [("Bundle.meta", 1), ("an entry's request", 3), ("an unread resource", 4), ("a read resource", 4)],
+)
+def test_every_part_of_a_skimmed_body_is_held_to_the_nesting_limit(where: str, above: int, over: int) -> None:
+    """Each raw value is checked by itself: the body's depth is the levels above it plus its own."""
+    pipeline = _pipeline()
+    bundle = copy.deepcopy(_SAMPLES[0])
+    bundle["entry"].append(copy.deepcopy(_UNREAD))
+    value = _nested(pipeline.limits.max_depth - above + over)
+    target = {
+        "Bundle.meta": bundle,
+        "an entry's request": bundle["entry"][1],
+        "an unread resource": bundle["entry"][-1]["resource"],
+        "a read resource": bundle["entry"][1]["resource"],
+    }[where]
+    target["meta" if where == "Bundle.meta" else "request" if "request" in where else "note"] = value
+    body = json.dumps(bundle).encode()
+    now = lambda: FIXED_NOW  # noqa: E731
+    skimmed = _answer(lambda: pipeline.assess_body(body, None, now))
+    whole = _answer(
+        lambda: pipeline.assess_bundle(read_body(body, None, now, pipeline.limits).bundle, FIXED_NOW)
+    )
+    assert skimmed == whole
+    assert ("nested more than 64 levels" in str(skimmed)) == bool(over)
