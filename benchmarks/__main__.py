@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.bundles import AS_OF, CHART_ENTRIES, ROOT, cases, chart, unread
+from benchmarks.bundles import AS_OF, CHART_ENTRIES, CHART_FREQUENT, ROOT, cases, chart, unread
 from benchmarks.load import Server, WrkResult, assessed_count, wrk
 from benchmarks.screen import section_of
 from benchmarks.stages import STAGES, measure, median_ms, p99_ms, versus_json_loads
@@ -135,7 +135,7 @@ def _in_process() -> tuple[list[str], dict[int, float], float]:
 def _side_by_side() -> tuple[list[str], dict[str, float]]:
     """`$assess` and a bare `json.loads` of the same body, in turn: the 3,386-entry chart, and
     the sample with 500 and 5,000 entries that are not read (the slope is what one costs)."""
-    chart_body = chart(CHART_ENTRIES)
+    chart_body = chart(CHART_ENTRIES, CHART_FREQUENT)
     assess, loads = versus_json_loads(chart_body, 15)
     figures = {"chart": median_ms(assess) / median_ms(loads)}
     rows = [

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.bare import FIXED, bare_app
-from benchmarks.bundles import CHART_ENTRIES, cases, chart, grown, unread
+from benchmarks.bundles import CHART_ENTRIES, CHART_FREQUENT, FREQUENT_TYPES, cases, chart, grown, unread
 from benchmarks.screen import BEGIN, END, population, section_of, without_section
 from benchmarks.stages import STAGES, measure, versus_json_loads
 
@@ -34,9 +34,11 @@ def test_the_screening_benchmark_builds_a_population_and_keeps_its_section(tmp_p
 
 
 def test_the_chart_and_the_unread_bundles_have_their_size() -> None:
-    chart_bundle, unread_bundle = json.loads(chart(CHART_ENTRIES)), json.loads(unread(25))
-    assert len(chart_bundle["entry"]) == CHART_ENTRIES
-    assert [e["resource"]["resourceType"] for e in chart_bundle["entry"]].count("Patient") == 1
+    chart_bundle = json.loads(chart(CHART_ENTRIES, CHART_FREQUENT))
+    unread_bundle = json.loads(unread(25))
+    types = [e["resource"]["resourceType"] for e in chart_bundle["entry"]]
+    assert len(types) == CHART_ENTRIES and types.count("Patient") == 1
+    assert sum(t in FREQUENT_TYPES for t in types) == CHART_FREQUENT
     assert len(unread_bundle["entry"]) == len(json.loads(unread(0))["entry"]) + 25
 
 
