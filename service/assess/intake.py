@@ -72,12 +72,13 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
     """The one patient and the resources that count, from a bundle already validated; the
     entries in `unread` are named in a note and held to the one-subject rule, nothing more."""
     unread = unread or {}
-    _check_unique_full_urls(bundle.get("entry") or [])
-    indexed = [(i, e) for i, e in enumerate(bundle.get("entry") or []) if isinstance(e.get("resource"), dict)]
+    all_entries = bundle.get("entry") or []
+    _check_unique_full_urls(all_entries)
+    indexed = [(i, e) for i, e in enumerate(all_entries) if isinstance(e.get("resource"), dict)]
     entries = [e for _, e in indexed]
     refs = _ReferenceIndex(entries)
-    notes = _unread_notes(
-        entries, [(unread[i], e["resource"]["resourceType"]) for i, e in indexed if i in unread]
+    notes = _unread_notes(  # every entry in `unread` holds a resource
+        entries, [(why, all_entries[i]["resource"]["resourceType"]) for i, why in unread.items()]
     )
     patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
     clinical = [e for e in entries if e["resource"]["resourceType"] in CLINICAL_TYPES]
@@ -110,7 +111,7 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
         subject,
         parse_date(birth) if birth else None,
         tuple(resources),
-        len(bundle.get("entry") or []),
+        len(all_entries),
         tuple(notes),
         patients[0]["resource"] if patients else None,
     )
@@ -119,6 +120,7 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
 def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
     """One note per reason a resource was not read, with the count of each type."""
     notes = []
+    by_reason = Counter(unread)
     reasons = (
         (
             "types this service does not use",
@@ -128,11 +130,8 @@ def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) 
                 if e["resource"]["resourceType"] not in fhir.READ_TYPES
             ),
         ),
-        ("codes the knowledge base does not use", Counter(rtype for why, rtype in unread if why == UNKNOWN)),
-        (
-            "coded only in text, which is not interpreted: review them",
-            Counter(rtype for why, rtype in unread if why == TEXT_ONLY),
-        ),
+        ("codes the knowledge base does not use", _of_reason(by_reason, UNKNOWN)),
+        ("coded only in text, which is not interpreted: review them", _of_reason(by_reason, TEXT_ONLY)),
     )
     for reason, counts in reasons:
         if counts:
@@ -142,6 +141,10 @@ def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) 
                 + "."
             )
     return notes
+
+
+def _of_reason(by_reason: Counter[tuple[str, str]], reason: str) -> dict[str, int]:
+    return {rtype: count for (why, rtype), count in by_reason.items() if why == reason}
 
 
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
@@ -171,13 +174,13 @@ class _ReferenceIndex:
 
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self._keys: dict[str, int] = {}
-        for i, entry in enumerate(entries):
-            resource = entry["resource"]
-            local = f"{resource['resourceType']}/{resource['id']}" if resource.get("id") else None
+        for i, entry in enumerate(entries):  # the fullUrl first, then Type/id; the first entry wins
             full = entry.get("fullUrl")
-            for key in (full, local):
-                if key:
-                    self._keys.setdefault(key, i)
+            if full:
+                self._keys.setdefault(full, i)
+            resource = entry["resource"]
+            if resource.get("id"):
+                self._keys.setdefault(f"{resource['resourceType']}/{resource['id']}", i)
 
     def resolve(self, reference: str) -> int | None:
         if reference in self._keys:

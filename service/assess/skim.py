@@ -63,8 +63,26 @@ class _Entry(msgspec.Struct, forbid_unknown_fields=True):
     response: _Value = _UNSET
 
 
-_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ENTRIES = msgspec.json.Decoder(list[_Entry])
+class _Bundle(msgspec.Struct, forbid_unknown_fields=True):
+    """R4's Bundle members, found with the entries in one pass; any other member (or a body of
+    another type, such as Parameters) sends the body to the full parse."""
+
+    resourceType: _Value = _UNSET  # noqa: N815
+    id: _Value = _UNSET
+    meta: _Value = _UNSET
+    implicitRules: _Value = _UNSET  # noqa: N815
+    language: _Value = _UNSET
+    identifier: _Value = _UNSET
+    type: _Value = _UNSET
+    timestamp: _Value = _UNSET
+    total: _Value = _UNSET
+    link: _Value = _UNSET
+    entry: list[_Entry] | msgspec.UnsetType = _UNSET
+    signature: _Value = _UNSET
+
+
+_BUNDLE = msgspec.json.Decoder(_Bundle)
+_BUNDLE_MEMBERS = tuple(name for name in _Bundle.__struct_fields__ if name != "entry")
 _HEADER = msgspec.json.Decoder(_Header)
 _ENTRY_LEVEL = 3  # the body, its entry array and the entry: an entry's members nest below
 
@@ -79,15 +97,16 @@ def skim_bundle(
         return None
     unread: dict[int, str] = {}
     try:
-        members = _MEMBERS.decode(body)
-        if bytes(members.get("resourceType", b"")) != b'"Bundle"' or "entry" not in members:
+        parsed = _BUNDLE.decode(body)
+        rtype, entries = parsed.resourceType, parsed.entry
+        if rtype is _UNSET or bytes(rtype) != b'"Bundle"' or entries is _UNSET:
             return None
         bundle = {
-            name: _entries(raw, relevance, max_depth - _ENTRY_LEVEL, unread)
-            if name == "entry"
-            else _decoded(raw, max_depth - 1)
-            for name, raw in members.items()
+            name: _decoded(raw, max_depth - 1)
+            for name in _BUNDLE_MEMBERS
+            if (raw := getattr(parsed, name)) is not _UNSET
         }
+        bundle["entry"] = _entries(entries, relevance, max_depth - _ENTRY_LEVEL, unread)
     except (msgspec.DecodeError, RecursionError, _ParseWhole):  # a ValidationError is a DecodeError
         return None
     return bundle, unread
@@ -105,13 +124,11 @@ def _utf8(body: bytes) -> bool:
 
 
 def _entries(
-    raw: msgspec.Raw, relevance: Relevance, limit: int, unread: dict[int, str]
+    found: list[_Entry], relevance: Relevance, limit: int, unread: dict[int, str]
 ) -> list[dict[str, Any]]:
     """`limit`: the levels an entry's members may nest."""
     decided: dict[tuple[Any, ...], _Decision] = {}
-    entries = [
-        _entry(i, entry, relevance, limit, unread, decided) for i, entry in enumerate(_ENTRIES.decode(raw))
-    ]
+    entries = [_entry(i, entry, relevance, limit, unread, decided) for i, entry in enumerate(found)]
     full_urls = [entry["fullUrl"] for entry in entries if "fullUrl" in entry]
     if not all(type(url) is str for url in full_urls) or len(set(full_urls)) != len(full_urls):
         raise _ParseWhole  # bdl-7 tells such entries apart by the meta that is not skimmed

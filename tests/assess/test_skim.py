@@ -105,6 +105,7 @@ def test_most_of_a_real_chart_is_only_skimmed(relevance: Relevance) -> None:
         (b'{"resourceType": "Bundle", "entry": [{"resource": 5}]}', "a resource that is no object"),
         (b'{"resourceType": "Bundle", "entry": [{"fulUrl": "x"}]}', "an entry member R4 does not have"),
         (b'{"resourceType": "Bundle", "entry": [{"link": []}]}', "an entry member bundles rarely use"),
+        (b'{"resourceType": "Bundle", "text": {}, "entry": []}', "a member R4's Bundle does not have"),
         (
             b'{"resourceType": "Bundle", "entry": [{"fullUrl": "urn:x"}, {"fullUrl": "urn:x"}]}',
             "entries sharing a fullUrl, which bdl-7 tells apart by meta.versionId",
@@ -165,6 +166,10 @@ def test_an_unread_resource_is_held_to_the_body_limits(value: bytes, said: str, 
 
 _MEMBERS = [
     "resourceType",
+    "type",
+    "timestamp",
+    "link",
+    "request",
     "id",
     "meta",
     "subject",
@@ -215,14 +220,15 @@ def _answer(assess: Callable[[], Any]) -> Any:
 @given(
     sample=st.sampled_from(range(len(_SAMPLES))),
     where=st.integers(min_value=0, max_value=40),
+    level=st.sampled_from(["bundle", "entry", "resource"]),
     member=st.sampled_from(_MEMBERS),
     value=_ODD_VALUES,
     ascii_only=st.booleans(),
 )
 def test_a_skimmed_body_is_answered_as_the_whole_parse_answers_it(
-    sample: int, where: int, member: str, value: Any, ascii_only: bool
+    sample: int, where: int, level: str, member: str, value: Any, ascii_only: bool
 ) -> None:
-    """Any member of any entry's resource (or of the entry) set to any JSON value: skimming
+    """Any member of the Bundle, of any entry or of its resource set to any JSON value: skimming
     (what $assess does) and parsing whole give the same RiskAssessment or the same errors."""
     pipeline = _pipeline()
     bundle = copy.deepcopy(_SAMPLES[sample])
@@ -230,7 +236,8 @@ def test_a_skimmed_body_is_answered_as_the_whole_parse_answers_it(
         return
     bundle["entry"].append(copy.deepcopy(_UNREAD))
     entry = bundle["entry"][where % len(bundle["entry"])]
-    target = entry["resource"] if where % 2 and isinstance(entry.get("resource"), dict) else entry
+    target = {"bundle": bundle, "entry": entry}.get(level, entry.get("resource"))
+    target = target if isinstance(target, dict) else entry
     target[member] = value
     body = json.dumps(bundle, ensure_ascii=ascii_only).encode()
     now = lambda: FIXED_NOW  # noqa: E731
