@@ -60,23 +60,27 @@ NOTES = """
 - **Where an assessment's time goes** (issue 13, profiled with cProfile on the 3,386-entry chart
   before the change: 85-92 % FHIR validation of ~3,300 resources no rule reads, most of the rest
   JSON parsing and the nesting walk). Now only the resources whose codes the knowledge base uses
-  are validated (`service/assess/relevance.py`: ~45 of 3,386 on the chart), and a Bundle body
+  are validated (`service/assess/relevance.py`: 67 of 3,386 on the chart), and a Bundle body
   is skimmed (`service/assess/skim.py`): msgspec finds each entry's resource as raw bytes, and
   only the resources that are read are decoded whole; the others are decoded only as far as
   their type, id, subject and codes. What skimming cannot read exactly as the full parse
   would goes to the full parse (orjson, the standard library for what orjson refuses).
-  Measured after the change (best of 7, slope from 500 to 5,000 unread entries, per entry):
-  msgspec's own decoding (the body's members, the entries, each header) ~3.4 µs, the nesting
-  check over the body's bytes ~2 µs, our skimming Python (the entry, the decision key) ~3.5 µs,
-  validation's envelope check ~1.4 µs and the patient record (reference index, notes, the
-  one-subject check) ~1.9 µs: ~12 µs in all, where orjson alone parses such an entry in ~7 µs.
-  On the chart (5.1 MB; the issue's real chart was 3.1 MB), best of 7: skimming 31 ms, the
-  nesting check 17 ms, validating the 43 resources that are read 10 ms, the rest of intake
-  and facts 9 ms. The targets of ≤ 5 µs an unread entry and ≤ 50 ms over HTTP are not within
-  reach of this design: msgspec and the nesting check alone take ~5.4 µs an entry.
+  Measured on this code (best of 7, slope from 500 to 5,000 unread entries, per entry):
+  msgspec's own decoding ~2.0 µs (the Bundle with its entries in one pass ~0.95, each header
+  ~1.1), the nesting limit ~1.3 µs (the resource's bytes copied and two counts), the rest of our
+  skimming Python (the entry, the decision key) ~2.8 µs, validation's envelope check ~0.55 µs,
+  the patient record (reference index, notes, the one-subject check) ~1.45 µs and the rest
+  ~0.4 µs: ~8.5 µs in all, where orjson alone parses such an entry in ~7 µs. On the chart
+  (4.2 MB, 67 of its resources read: 63 HbA1c results, 3 Conditions, the Patient), best of 7:
+  skimming 29 ms (msgspec 9, the nesting limit 7.5), validation 17 ms (15 of it fhir.resources
+  on the 67 resources read, ~0.2 ms each), the patient record 5 ms, facts, rules and report
+  ~8 ms; over HTTP, ~5-7 ms more to receive its 4.2 MB. The targets of ≤ 5 µs an unread entry
+  and ≤ 50 ms over HTTP are below what these libraries cost: msgspec and the nesting limit
+  alone take ~3.3 µs an entry, and on the chart msgspec, the nesting limit, fhir.resources on
+  what is read and receiving the body ~38 ms before any of our own Python runs.
 - **Fixed costs per request**: our own RiskAssessment is no longer validated per request
   (0.3 ms; the tests validate every one they make), and the envelope's model sees only the
-  entries it could reject. The rule engine (durable-rules) costs about 1 ms whatever the size,
+  entries it could reject. The rule engine (durable-rules) costs 1-2 ms whatever the size,
   most of it inside durable's own Python (JSON encoding of each fact and action).
 - **Throughput against the floor and the bare app.** The floor is the service's own app (hooks,
   log line, metrics, parsing) with a fixed answer; the bare app is Flask alone under the same
