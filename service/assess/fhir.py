@@ -156,7 +156,7 @@ def _plain_entry(entry: Any) -> bool:
     if type(entry) is not dict or not _ENTRY_PARTS.issuperset(entry):
         return False
     full_url = entry.get("fullUrl", "-")
-    return type(full_url) is str and full_url.split() == [full_url]  # str.split's whitespace is regex's \\s
+    return type(full_url) is str and full_url.split() == [full_url]  # str.split's whitespace is the regex \s
 
 
 def _without_resource(entry: Any) -> Any:

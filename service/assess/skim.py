@@ -12,9 +12,9 @@ limit by itself, so that no byte of the body escapes it.
 msgspec reads every JSON value it accepts exactly as the standard library does (numbers of any
 size, duplicate keys, escapes) and refuses what the standard library reads leniently (NaN, a
 BOM, an unpaired surrogate, a number past a float's range): a body it refuses, a body that is
-not UTF-8 or nests past the limit, that has an entry key R4 does not define or entries sharing
-a fullUrl, gets None, and the caller parses it whole, so its answer and its errors are those of
-the full parse.
+not UTF-8 or nests past the limit, that has a member the structs below do not name or entries
+sharing a fullUrl, gets None, and the caller parses it whole, so its answer and its errors are
+those of the full parse.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from service.assess.fhir import READ_TYPES
-from service.assess.nesting import nests_deeper
+from service.assess.nesting import value_nests_deeper
 from service.assess.relevance import Relevance
 
 _UNSET = msgspec.UNSET
@@ -142,7 +142,7 @@ class _ParseWhole(Exception):
 def _decoded(raw: msgspec.Raw, limit: int) -> Any:
     """A raw value decoded, if it nests no deeper than `limit`."""
     text = bytes(raw)
-    if nests_deeper(text, limit):
+    if value_nests_deeper(text, limit):
         raise _ParseWhole  # the full parse rejects the body
     return msgspec.json.decode(text)
 
@@ -158,13 +158,13 @@ def _entry(
     """The entry as the full parse makes it, less the members the service ignores, its resource
     decoded whole or as a header."""
     for ignored in (entry.request, entry.search, entry.response):  # held to the limit, then left out
-        if ignored is not _UNSET and nests_deeper(bytes(ignored), limit):
+        if ignored is not _UNSET and value_nests_deeper(bytes(ignored), limit):
             raise _ParseWhole
     made = {} if entry.fullUrl is _UNSET else {"fullUrl": entry.fullUrl}
     if entry.resource is _UNSET:
         return made
     raw = bytes(entry.resource)
-    if nests_deeper(raw, limit):
+    if value_nests_deeper(raw, limit):
         raise _ParseWhole
     header = _HEADER.decode(raw)
     rtype = header.resourceType

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.assess.nesting import _exceeds, nests_deeper, without_escapes
+from service.assess.nesting import nests_deeper, value_nests_deeper, without_escapes
 from service.assess.parse import Limits, parse_json
 from service.errors import InvalidRequest
 
@@ -57,8 +57,8 @@ def test_every_document_reads_as_the_standard_library_reads_it(document: Any, co
 @given(JSON, st.integers(min_value=0, max_value=12))
 def test_the_byte_level_nesting_check_counts_as_a_walk_does(document: Any, limit: int) -> None:
     body = json.dumps(document, ensure_ascii=False).encode()
-    assert nests_deeper(body, limit) == (depth(document) > limit)
-    assert _exceeds(without_escapes(body), limit) == (depth(document) > limit)  # past the count
+    exceeds = depth(document) > limit
+    assert nests_deeper(without_escapes(body), limit) == value_nests_deeper(body, limit) == exceeds
     result: Any = None
     try:
         result = parse_json(body, Limits(max_depth=limit))
