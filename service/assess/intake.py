@@ -120,7 +120,6 @@ def patient_record(bundle: dict[str, Any], unread: Mapping[int, str] | None = No
 def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) -> list[str]:
     """One note per reason a resource was not read, with the count of each type."""
     notes = []
-    by_reason = Counter(unread)
     reasons = (
         (
             "types this service does not use",
@@ -130,8 +129,11 @@ def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) 
                 if e["resource"]["resourceType"] not in fhir.READ_TYPES
             ),
         ),
-        ("codes the knowledge base does not use", _of_reason(by_reason, UNKNOWN)),
-        ("coded only in text, which is not interpreted: review them", _of_reason(by_reason, TEXT_ONLY)),
+        ("codes the knowledge base does not use", Counter(rtype for why, rtype in unread if why == UNKNOWN)),
+        (
+            "coded only in text, which is not interpreted: review them",
+            Counter(rtype for why, rtype in unread if why == TEXT_ONLY),
+        ),
     )
     for reason, counts in reasons:
         if counts:
@@ -141,10 +143,6 @@ def _unread_notes(entries: list[dict[str, Any]], unread: list[tuple[str, str]]) 
                 + "."
             )
     return notes
-
-
-def _of_reason(by_reason: Counter[tuple[str, str]], reason: str) -> dict[str, int]:
-    return {rtype: count for (why, rtype), count in by_reason.items() if why == reason}
 
 
 def _check_unique_full_urls(entries: list[dict[str, Any]]) -> None:
