@@ -139,12 +139,16 @@ class _ParseWhole(Exception):
     """The body is one skimming does not read as the full parse would."""
 
 
-def _decoded(raw: msgspec.Raw, limit: int) -> Any:
-    """A raw value decoded, if it nests no deeper than `limit`."""
+def _within(raw: msgspec.Raw, limit: int) -> bytes:
+    """A raw value's bytes, if it nests no deeper than `limit` (else the full parse rejects the body)."""
     text = bytes(raw)
     if value_nests_deeper(text, limit):
-        raise _ParseWhole  # the full parse rejects the body
-    return msgspec.json.decode(text)
+        raise _ParseWhole
+    return text
+
+
+def _decoded(raw: msgspec.Raw, limit: int) -> Any:
+    return msgspec.json.decode(_within(raw, limit))
 
 
 def _entry(
@@ -158,14 +162,12 @@ def _entry(
     """The entry as the full parse makes it, less the members the service ignores, its resource
     decoded whole or as a header."""
     for ignored in (entry.request, entry.search, entry.response):  # held to the limit, then left out
-        if ignored is not _UNSET and value_nests_deeper(bytes(ignored), limit):
-            raise _ParseWhole
+        if ignored is not _UNSET:
+            _within(ignored, limit)
     made = {} if entry.fullUrl is _UNSET else {"fullUrl": entry.fullUrl}
     if entry.resource is _UNSET:
         return made
-    raw = bytes(entry.resource)
-    if value_nests_deeper(raw, limit):
-        raise _ParseWhole
+    raw = _within(entry.resource, limit)
     header = _HEADER.decode(raw)
     rtype = header.resourceType
     subject, code, component, medication = (
